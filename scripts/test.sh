@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The one test command: typecheck, lint, then every test file through Node's own runner.
+# The runner's summary (tests / pass / fail counts) is the last thing printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shopt -s globstar nullglob
+echo "== typecheck"
+npx tsc --noEmit -p tsconfig.json
+echo "== lint"
+npx biome check .
+bash scripts/ensure-system-deps.sh
+files=(src/**/*.test.ts test/**/*.test.ts)
+echo "== tests (${#files[@]} files)"
+exec node --import tsx --test --test-concurrency=2 --test-reporter=spec "${files[@]}"

@@ -1,0 +1,19 @@
+/**
+ * The `configchain` command: the one entry point. Each subcommand lives in src/cli/commands/
+ * and registers itself on the program; this file only assembles them.
+ */
+import { Command } from 'commander';
+import { registerStatusOfBuild } from './commands/about.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('configchain')
+    .description(
+      'ConfigChain: a PBFT-replicated ledger that secures IoT configuration and firmware deployments',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
+  registerStatusOfBuild(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

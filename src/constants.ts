@@ -1,0 +1,62 @@
+/**
+ * Every limit in one place (TigerBeetle's constants.zig, js-libp2p's LIMITS.md).
+ * Nothing in ConfigChain is unbounded: queues, caches, frames, requests and blocks all have a cap here.
+ * The assertions at the bottom state how the limits must relate; breaking one fails at import time.
+ */
+
+// Ledger
+export const txBytesMax = 64 * 1024;
+export const blockTxsMax = 1000;
+export const blockBytesMax = 4 * 1024 * 1024;
+export const inlineContentBytesMax = 16 * 1024;
+export const targetNameLengthMax = 128;
+export const versionMax = Number.MAX_SAFE_INTEGER;
+export const deviceIdLengthMax = 128;
+export const validatorsMax = 64;
+export const adminsMax = 64;
+
+// Consensus
+export const checkpointInterval = 16;
+/** Sequence numbers in flight above the stable checkpoint (PBFT's L). */
+export const watermarkWindow = 4 * checkpointInterval;
+export const batchWaitMsMax = 5;
+export const viewChangeTimeoutMs = 1000;
+export const viewChangeTimeoutMsMax = 60_000;
+export const requestTimeoutMs = 2000;
+export const pendingRequestsMax = 50_000;
+export const stateTransferBlocksPerRequestMax = 64;
+export const futureMessagesMax = 4096;
+
+// Network
+export const frameBytesMax = blockBytesMax + 1024 * 1024;
+export const peerReconnectMsMin = 50;
+export const peerReconnectMsMax = 5000;
+export const peerSendQueueFramesMax = 10_000;
+
+// HTTP and artifacts
+export const httpBodyBytesMax = 1024 * 1024;
+export const artifactBytesMax = 1024 * 1024 * 1024;
+export const validateHashTimeoutMs = 5000;
+
+function assert(condition: boolean, message: string): void {
+  if (!condition) throw new Error(`constants: ${message}`);
+}
+
+assert(watermarkWindow >= 2 * checkpointInterval, 'the window must hold at least two checkpoint intervals');
+assert(
+  blockTxsMax * 64 <= blockBytesMax,
+  'a full block of minimal transactions must fit the block byte limit',
+);
+assert(txBytesMax <= blockBytesMax, 'one transaction must fit in a block');
+assert(frameBytesMax > blockBytesMax, 'a frame must carry a whole block plus its envelope');
+assert(inlineContentBytesMax < txBytesMax, 'inline content must leave room in its transaction');
+assert(viewChangeTimeoutMs < viewChangeTimeoutMsMax, 'the view-change backoff needs room to grow');
+assert(
+  requestTimeoutMs >= viewChangeTimeoutMs,
+  'a request gets at least one view-change timeout before it is suspected',
+);
+assert(
+  validateHashTimeoutMs > requestTimeoutMs,
+  'a validation waits longer than one view change takes to start',
+);
+assert(peerReconnectMsMin < peerReconnectMsMax, 'the reconnect backoff needs room to grow');

@@ -1,0 +1,215 @@
+/**
+ * The ledger's data model: genesis, block headers, blocks, transactions and state entries.
+ * Everything here is plain JSON (no bigint, no binary) so it canonicalizes, hashes and signs
+ * with RFC 8785 without conversions. Binary values are lower-case hex; inline content is base64.
+ */
+import type {
+  BlockHash,
+  DeviceId,
+  Hash32Hex,
+  Height,
+  PublicKeyHex,
+  SignatureHex,
+  TargetName,
+  TxId,
+  ValidatorId,
+  View,
+} from '../encoding/brand.ts';
+
+export interface ValidatorInfo {
+  readonly id: ValidatorId;
+  readonly publicKey: PublicKeyHex;
+  /** host:port of the mutual-TLS peer endpoint. */
+  readonly peerAddress: string;
+  /** Base URL of the validator's HTTP API, e.g. http://127.0.0.1:5001 */
+  readonly apiUrl: string;
+}
+
+export interface AdminInfo {
+  readonly id: string;
+  readonly publicKey: PublicKeyHex;
+}
+
+export interface ConfigSource {
+  /** "A" is device-facing, "B" validator-facing; a deployment may add more. */
+  readonly id: string;
+  readonly url: string;
+  readonly role: 'device-facing' | 'validator-facing';
+}
+
+export interface Policy {
+  /** A heartbeat block is proposed when the chain has been idle this long. */
+  readonly heartbeatIntervalMs: number;
+  /** Devices refuse certified headers older than this. */
+  readonly headerAgeMsMax: number;
+  /** Release transactions may carry content inline up to this size. */
+  readonly inlineContentBytesMax: number;
+  /** Validators keep copies of released content up to this size. */
+  readonly contentCopyBytesMax: number;
+  readonly artifactBytesMax: number;
+  /** Demo networks may answer the article's unauthenticated /validateHash calls. */
+  readonly allowUnauthenticatedCompat: boolean;
+  /** How far a proposed block's timestamp may be ahead of a validator's clock. */
+  readonly clockSkewMsMax: number;
+}
+
+export interface Genesis {
+  readonly chainId: string;
+  readonly genesisTimeMs: number;
+  readonly validators: readonly ValidatorInfo[];
+  readonly admins: readonly AdminInfo[];
+  /** m of the m-of-n admin signatures a release needs. */
+  readonly releaseThreshold: number;
+  readonly configSources: readonly ConfigSource[];
+  readonly policy: Policy;
+}
+
+export interface BlockHeader {
+  readonly chainId: string;
+  readonly height: Height;
+  /** Hash of the previous header; for height 0, the canonical hash of the genesis document. */
+  readonly prevHash: BlockHash;
+  readonly timestampMs: number;
+  /** RFC 9162 root over the block's transactions (leaf data = canonical transaction bytes). */
+  readonly txRoot: Hash32Hex;
+  /** Root of the state after applying this block. */
+  readonly stateRoot: Hash32Hex;
+  readonly validatorSetHash: Hash32Hex;
+  readonly view: View;
+  readonly proposer: ValidatorId;
+}
+
+export interface Block {
+  readonly header: BlockHeader;
+  readonly txs: readonly Transaction[];
+}
+
+export interface Approval {
+  /** Admin id from genesis. */
+  readonly signer: string;
+  readonly signature: SignatureHex;
+}
+
+export interface ReleaseBody {
+  readonly type: 'release';
+  readonly chainId: string;
+  readonly target: TargetName;
+  readonly version: number;
+  readonly sha256: Hash32Hex;
+  readonly size: number;
+  readonly mediaType: string;
+  /** Optional inline content, base64, up to policy.inlineContentBytesMax bytes decoded. */
+  readonly content?: string;
+}
+
+export interface AttestBody {
+  readonly type: 'attest';
+  readonly chainId: string;
+  readonly target: TargetName;
+  readonly version: number;
+  readonly sha256: Hash32Hex;
+  readonly size: number;
+  /** The validator that saw the hash (from a device) and submits it. */
+  readonly submitter: ValidatorId;
+}
+
+export interface DeviceEnrollBody {
+  readonly type: 'device-enroll';
+  readonly chainId: string;
+  readonly deviceId: DeviceId;
+  readonly publicKey: PublicKeyHex;
+  /** Rollout group, e.g. "cameras"; devices of a group follow target "group:<name>" when set. */
+  readonly group: string;
+  readonly target: TargetName;
+}
+
+export interface DeviceRevokeBody {
+  readonly type: 'device-revoke';
+  readonly chainId: string;
+  readonly deviceId: DeviceId;
+  readonly reason: string;
+}
+
+export interface DeviceReportBody {
+  readonly type: 'device-report';
+  readonly chainId: string;
+  readonly deviceId: DeviceId;
+  /** Strictly increasing per device; a report with a used sequence number is a replay. */
+  readonly seq: number;
+  readonly target: TargetName;
+  readonly version: number;
+  readonly sha256: Hash32Hex;
+  readonly status: 'applied' | 'failed' | 'mismatch';
+  readonly detail: string;
+}
+
+export type TxBody = ReleaseBody | AttestBody | DeviceEnrollBody | DeviceRevokeBody | DeviceReportBody;
+export type TxType = TxBody['type'];
+
+/**
+ * A transaction: a body and the signatures its signer rule asks for.
+ * release: m-of-n distinct admins; device-enroll/revoke: one admin; attest: the submitting
+ * validator (signer = its id as a decimal string); device-report: the device (signer = device id).
+ */
+export interface Transaction {
+  readonly body: TxBody;
+  readonly signatures: readonly Approval[];
+}
+
+/** The current configuration of a target, as committed by the state root. */
+export interface TargetEntry {
+  readonly kind: 'target';
+  readonly target: TargetName;
+  readonly source: 'release' | 'attest';
+  readonly version: number;
+  readonly sha256: Hash32Hex;
+  readonly size: number;
+  readonly mediaType: string;
+  readonly height: Height;
+  readonly txId: TxId;
+}
+
+export interface DeviceEntry {
+  readonly kind: 'device';
+  readonly deviceId: DeviceId;
+  readonly publicKey: PublicKeyHex;
+  readonly group: string;
+  readonly target: TargetName;
+  readonly status: 'enrolled' | 'revoked';
+  readonly enrolledAt: Height;
+  /** Highest report sequence number accepted; 0 before the first report. */
+  readonly lastSeq: number;
+  readonly lastReport: {
+    readonly version: number;
+    readonly sha256: Hash32Hex;
+    readonly status: DeviceReportBody['status'];
+    readonly height: Height;
+  } | null;
+}
+
+export type StateEntry = TargetEntry | DeviceEntry;
+
+/** State keys are namespaced strings: "target/<name>" and "device/<id>". */
+export type StateKey = string & { readonly __brand: 'StateKey' };
+
+export function targetKey(target: string): StateKey {
+  return `target/${target}` as StateKey;
+}
+
+export function deviceKey(deviceId: string): StateKey {
+  return `device/${deviceId}` as StateKey;
+}
+
+/** What a block changed: the storage layer persists exactly this. */
+export interface StateChange {
+  readonly key: StateKey;
+  readonly entry: StateEntry;
+}
+
+/** 2f+1 PBFT commit signatures over (chainId, view, height, block hash); see src/consensus. */
+export interface CommitCertificate {
+  readonly height: Height;
+  readonly view: View;
+  readonly blockHash: BlockHash;
+  readonly signatures: readonly { readonly validator: ValidatorId; readonly signature: SignatureHex }[];
+}
