@@ -38,6 +38,14 @@ export const httpBodyBytesMax = 1024 * 1024;
 export const artifactBytesMax = 1024 * 1024 * 1024;
 export const validateHashTimeoutMs = 5000;
 
+// Storage
+/** Rows one store query returns at most (blocks, history, reports, devices): callers page with cursors. */
+export const storeQueryRowsMax = 1000;
+/** Canonical JSON bytes of one consensus-log record (a new-view with its proofs is the largest). */
+export const consensusRecordBytesMax = 2 * frameBytesMax;
+/** Records one appendConsensusRecords() call writes at most. */
+export const consensusRecordsPerAppendMax = 4096;
+
 function assert(condition: boolean, message: string): void {
   if (!condition) throw new Error(`constants: ${message}`);
 }
