@@ -32,6 +32,16 @@ export const frameBytesMax = blockBytesMax + 1024 * 1024;
 export const peerReconnectMsMin = 50;
 export const peerReconnectMsMax = 5000;
 export const peerSendQueueFramesMax = 10_000;
+/** Bytes waiting in one peer's send queue; with frames up to frameBytesMax the frame count alone is no bound. */
+export const peerSendQueueBytesMax = 64 * 1024 * 1024;
+/** Each side of a peer link sends a keepalive (a zero-length frame) this often. */
+export const peerKeepaliveMs = 500;
+/** A link that has received nothing for this long is closed, so a stopped peer shows as down. */
+export const peerIdleTimeoutMs = 2500;
+/** A TCP connect plus TLS handshake plus the peer's first frame must complete within this time. */
+export const peerHandshakeTimeoutMs = 2000;
+/** Inbound peer connections accepted at once (authenticated or not); each validator opens one. */
+export const peerInboundConnectionsMax = 2 * validatorsMax;
 
 // HTTP and artifacts
 export const httpBodyBytesMax = 1024 * 1024;
@@ -68,3 +78,8 @@ assert(
   'a validation waits longer than one view change takes to start',
 );
 assert(peerReconnectMsMin < peerReconnectMsMax, 'the reconnect backoff needs room to grow');
+assert(peerSendQueueBytesMax >= frameBytesMax, 'a peer send queue must hold at least one largest frame');
+assert(
+  peerIdleTimeoutMs >= 3 * peerKeepaliveMs,
+  'a link survives two lost keepalives before it is called idle',
+);
