@@ -56,6 +56,22 @@ export const consensusRecordBytesMax = 2 * frameBytesMax;
 /** Records one appendConsensusRecords() call writes at most. */
 export const consensusRecordsPerAppendMax = 4096;
 
+// Node (src/node): the validator process around the replica
+/** How long a node waits for its validator-facing config server before calling it unreachable. */
+export const configSourceFetchTimeoutMs = 2000;
+/** A target's version list is refetched on a miss at most this often. */
+export const configSourceRefetchMsMin = 250;
+/** Targets whose config-server offers a node caches. */
+export const configSourceTargetsMax = 1024;
+/** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */
+export const signatureCacheMax = 200_000;
+/** Blocks proposed but not committed whose speculative ledger states a node keeps. */
+export const speculativeStatesMax = 4 * watermarkWindow;
+/** validateHash calls waiting at once on one node; more are refused as unavailable. */
+export const pendingValidationsMax = 20_000;
+/** How often the node feeds the replica a tick. */
+export const replicaTickMs = 10;
+
 function assert(condition: boolean, message: string): void {
   if (!condition) throw new Error(`constants: ${message}`);
 }
@@ -82,4 +98,12 @@ assert(peerSendQueueBytesMax >= frameBytesMax, 'a peer send queue must hold at l
 assert(
   peerIdleTimeoutMs >= 3 * peerKeepaliveMs,
   'a link survives two lost keepalives before it is called idle',
+);
+assert(
+  configSourceFetchTimeoutMs < validateHashTimeoutMs,
+  'a config-server check must end before the validation deadline',
+);
+assert(
+  replicaTickMs <= batchWaitMsMax * 4,
+  'ticks must come often enough for the batch wait to mean something',
 );
