@@ -14,6 +14,16 @@ export const versionMax = Number.MAX_SAFE_INTEGER;
 export const deviceIdLengthMax = 128;
 export const validatorsMax = 64;
 export const adminsMax = 64;
+export const chainIdLengthMax = 64;
+export const adminIdLengthMax = 64;
+export const urlLengthMax = 512;
+export const configSourcesMax = 16;
+export const mediaTypeLengthMax = 128;
+export const deviceGroupLengthMax = 64;
+export const revokeReasonLengthMax = 512;
+export const reportDetailLengthMax = 1024;
+/** Parsed Ed25519 public keys kept for signature checks (admins, validators, devices). */
+export const publicKeyCacheMax = 4096;
 
 // Consensus
 export const checkpointInterval = 16;
