@@ -25,6 +25,13 @@ export const reportDetailLengthMax = 1024;
 /** Parsed Ed25519 public keys kept for signature checks (admins, validators, devices). */
 export const publicKeyCacheMax = 4096;
 
+// Merkle trees (RFC 9162)
+/**
+ * Hashes a verifier accepts in one proof. Tree sizes are below 2^53, so an inclusion proof has at
+ * most 53 hashes and a consistency proof at most about twice that; anything longer is garbage.
+ */
+export const merkleProofHashesMax = 128;
+
 // Consensus
 export const checkpointInterval = 16;
 /** Sequence numbers in flight above the stable checkpoint (PBFT's L). */
@@ -57,6 +64,22 @@ export const peerInboundConnectionsMax = 2 * validatorsMax;
 export const httpBodyBytesMax = 1024 * 1024;
 export const artifactBytesMax = 1024 * 1024 * 1024;
 export const validateHashTimeoutMs = 5000;
+/** Blocks per GET /v1/blocks page. */
+export const apiBlocksPageMax = 100;
+/** GET /chain returns at most this many of the newest blocks (the article's client reads it whole). */
+export const chainResponseBlocksMax = 1000;
+/** GET /chain stops adding older blocks once this many transactions are in the answer. */
+export const chainResponseTxsMax = 20_000;
+/** Entries per GET /v1/targets/:target/history answer. */
+export const targetHistoryPageMax = 1000;
+/** How long POST /v1/tx may be asked to wait for a commit. */
+export const txWaitMsMax = 30_000;
+/** An upload's signed timestamp may differ from the config server's clock by at most this. */
+export const uploadTokenSkewMsMax = 5 * 60_000;
+/** Versions per GET /v1/targets/:target/versions answer of a config server. */
+export const artifactVersionsPageMax = 1000;
+/** Artifacts one config server indexes (versions over all targets). */
+export const artifactIndexEntriesMax = 1_000_000;
 
 // Storage
 /** Rows one store query returns at most (blocks, history, reports, devices): callers page with cursors. */
