@@ -77,6 +77,22 @@ export const txWaitMsMax = 30_000;
 /** An upload's signed timestamp may differ from the config server's clock by at most this. */
 export const uploadTokenSkewMsMax = 5 * 60_000;
 /** Versions per GET /v1/targets/:target/versions answer of a config server. */
+export const artifactVersionsPageMax = 50_000;
+/** Artifacts one config server indexes (versions over all targets). */
+export const artifactIndexEntriesMax = 1_000_000;
+/** Blocks per GET /v1/blocks page. */
+export const apiBlocksPageMax = 100;
+/** GET /chain returns at most this many of the newest blocks (the article's client reads it whole). */
+export const chainResponseBlocksMax = 1000;
+/** GET /chain stops adding older blocks once this many transactions are in the answer. */
+export const chainResponseTxsMax = 20_000;
+/** Entries per GET /v1/targets/:target/history answer. */
+export const targetHistoryPageMax = 1000;
+/** How long POST /v1/tx may be asked to wait for a commit. */
+export const txWaitMsMax = 30_000;
+/** An upload's signed timestamp may differ from the config server's clock by at most this. */
+export const uploadTokenSkewMsMax = 5 * 60_000;
+/** Versions per GET /v1/targets/:target/versions answer of a config server. */
 export const artifactVersionsPageMax = 1000;
 /** Artifacts one config server indexes (versions over all targets). */
 export const artifactIndexEntriesMax = 1_000_000;
