@@ -1,0 +1,386 @@
+/**
+ * Every route of a validator's HTTP API, defined once as data (Lodestar's packages/api): method,
+ * URL, TypeBox schemas for params, query, body and responses. The fastify server
+ * (src/api/server.ts), the typed client (src/api/client.ts) and the OpenAPI document (/docs/json)
+ * are all built from this table, so they cannot drift apart.
+ */
+import { type Static, type TSchema, Type } from 'typebox';
+import {
+  apiBlocksPageMax,
+  chainResponseBlocksMax,
+  targetHistoryPageMax,
+  targetNameLengthMax,
+  txWaitMsMax,
+} from '../constants.ts';
+
+export type HttpMethod = 'GET' | 'POST';
+
+export interface RouteDef {
+  readonly method: HttpMethod;
+  readonly url: string;
+  readonly summary: string;
+  readonly tags: readonly string[];
+  readonly params?: TSchema;
+  readonly query?: TSchema;
+  readonly body?: TSchema;
+  /** JSON responses by status code; text routes document their body as a string. */
+  readonly responses: Readonly<Record<number, TSchema>>;
+  /** 'text' routes answer text/plain (the article's /validateHash, /metrics). */
+  readonly produces: 'json' | 'text' | 'html';
+  /**
+   * False when the handler checks the body itself, because the article's wire format needs its
+   * own exact error texts (POST /validateHash). The schema then only documents the body.
+   */
+  readonly validateBody: boolean;
+}
+
+// Shared schemas --------------------------------------------------------------------------------
+
+const Hex64 = Type.String({ pattern: '^[0-9a-f]{64}$', description: '64 lower-case hex characters' });
+const HeightSchema = Type.Integer({ minimum: 0 });
+const TargetParam = Type.String({ minLength: 1, maxLength: targetNameLengthMax });
+
+export const ErrorSchema = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String({ description: 'stable error code from src/api/errors.ts' }),
+  error: Type.String(),
+  message: Type.String({ description: 'what was wrong and what to do' }),
+});
+
+const TxBodySchema = Type.Object(
+  {
+    type: Type.String({ description: 'release | attest | device-enroll | device-revoke | device-report' }),
+    chainId: Type.String(),
+  },
+  { additionalProperties: true, description: 'the transaction body; fields depend on type' },
+);
+
+export const TransactionSchema = Type.Object({
+  body: TxBodySchema,
+  signatures: Type.Array(Type.Object({ signer: Type.String(), signature: Type.String() })),
+});
+
+const HeaderSchema = Type.Object({
+  chainId: Type.String(),
+  height: HeightSchema,
+  prevHash: Type.String(),
+  timestampMs: Type.Number(),
+  txRoot: Type.String(),
+  stateRoot: Type.String(),
+  validatorSetHash: Type.String(),
+  view: Type.Integer(),
+  proposer: Type.Integer(),
+});
+
+const CertificateSchema = Type.Object({
+  height: HeightSchema,
+  view: Type.Integer(),
+  blockHash: Type.String(),
+  signatures: Type.Array(Type.Object({ validator: Type.Integer(), signature: Type.String() })),
+});
+
+export const BlockRecordSchema = Type.Object({
+  hash: Type.String(),
+  block: Type.Object({ header: HeaderSchema, txs: Type.Array(TransactionSchema) }),
+  certificate: Type.Union([CertificateSchema, Type.Null()]),
+});
+
+export const TargetEntrySchema = Type.Object({
+  kind: Type.Literal('target'),
+  target: Type.String(),
+  source: Type.Union([Type.Literal('release'), Type.Literal('attest')]),
+  version: Type.Integer(),
+  sha256: Type.String(),
+  size: Type.Integer(),
+  mediaType: Type.String(),
+  height: HeightSchema,
+  txId: Type.String(),
+});
+
+const PeerSchema = Type.Object({
+  id: Type.Integer(),
+  apiUrl: Type.String(),
+  peerAddress: Type.String(),
+  connected: Type.Boolean(),
+  lastMessageAgoMs: Type.Union([Type.Number(), Type.Null()]),
+  view: Type.Union([Type.Integer(), Type.Null()]),
+  height: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+export const StatusSchema = Type.Object({
+  id: Type.Integer(),
+  chainId: Type.String(),
+  view: Type.Integer(),
+  height: HeightSchema,
+  tipHash: Type.String(),
+  primary: Type.Integer(),
+  viewChanging: Type.Boolean(),
+  pendingTxs: Type.Integer(),
+  uptimeMs: Type.Number(),
+  peers: Type.Array(PeerSchema),
+});
+
+const ValidatorViewSchema = Type.Object({
+  id: Type.Integer(),
+  self: Type.Boolean(),
+  publicKey: Type.String(),
+  apiUrl: Type.String(),
+  peerAddress: Type.String(),
+  connected: Type.Boolean({ description: 'true for this node itself, else whether a peer link is up' }),
+  view: Type.Union([Type.Integer(), Type.Null()]),
+  height: Type.Union([Type.Integer(), Type.Null()]),
+  lastMessageAgoMs: Type.Union([Type.Number(), Type.Null()]),
+});
+
+export const ChainEntrySchema = Type.Object({
+  index: Type.Integer(),
+  hash: Type.String(),
+  prev_hash: Type.String(),
+  timestamp: Type.Number({ description: 'seconds since the epoch, as in the article' }),
+  proposer: Type.Integer(),
+  view: Type.Integer(),
+  tx_root: Type.String(),
+  state_root: Type.String(),
+  transactions: Type.Array(TransactionSchema),
+});
+
+const SubmitResultSchema = Type.Object({
+  status: Type.Union([Type.Literal('committed'), Type.Literal('rejected'), Type.Literal('pending')]),
+  txId: Type.String(),
+  height: Type.Optional(HeightSchema),
+  blockHash: Type.Optional(Type.String()),
+  code: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String()),
+});
+
+const Text = Type.String();
+const CompatMessage = Type.Object({ message: Type.String() }, { additionalProperties: true });
+
+// The route table -------------------------------------------------------------------------------
+
+export const routes = {
+  validateHash: {
+    method: 'POST',
+    url: '/validateHash',
+    summary:
+      "The article's flow: is this configuration hash valid? Answers exactly one of the article's plain-text strings.",
+    tags: ['article'],
+    body: Type.Object({
+      hash: Type.String({ description: 'hex SHA-256 of the downloaded configuration' }),
+      target: Type.Optional(Type.String({ description: 'configuration target; default "default"' })),
+    }),
+    responses: { 200: Text, 400: Text, 503: Text },
+    produces: 'text',
+    validateBody: false,
+  },
+  chain: {
+    method: 'GET',
+    url: '/chain',
+    summary: `The chain in the article's format (the newest ${chainResponseBlocksMax} blocks at most).`,
+    tags: ['article'],
+    responses: {
+      200: Type.Object({
+        message: Type.String(),
+        chain: Type.Array(ChainEntrySchema),
+        length: Type.Integer({ description: 'blocks in the whole chain, genesis included' }),
+        truncated: Type.Boolean({ description: 'true when older blocks were left out' }),
+      }),
+    },
+    produces: 'json',
+    validateBody: true,
+  },
+  nodes: {
+    method: 'GET',
+    url: '/nodes',
+    summary: "The other validators' API URLs (membership comes from genesis).",
+    tags: ['article'],
+    responses: { 200: Type.Object({ message: Type.String(), nodes: Type.Array(Type.String()) }) },
+    produces: 'json',
+    validateBody: true,
+  },
+  registerNodes: {
+    method: 'POST',
+    url: '/nodes/register',
+    summary:
+      'Confirms that every listed URL is a genesis validator; membership never changes through this call.',
+    tags: ['article'],
+    body: Type.Object({ nodes: Type.Array(Type.String(), { minItems: 1, maxItems: 64 }) }),
+    responses: {
+      200: Type.Object({ message: Type.String(), Nodes_Added: Type.Integer() }),
+      400: CompatMessage,
+    },
+    produces: 'json',
+    validateBody: true,
+  },
+  submitTx: {
+    method: 'POST',
+    url: '/v1/tx',
+    summary:
+      'Submit a signed transaction; waits up to waitMs for the commit (200 committed, 202 pending, 422 rejected).',
+    tags: ['v1'],
+    body: Type.Object({
+      tx: TransactionSchema,
+      waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: txWaitMsMax })),
+    }),
+    responses: { 200: SubmitResultSchema, 202: SubmitResultSchema, 422: SubmitResultSchema },
+    produces: 'json',
+    validateBody: true,
+  },
+  blocks: {
+    method: 'GET',
+    url: '/v1/blocks',
+    summary: `Committed blocks from height "from" upward, at most "limit" (at most ${apiBlocksPageMax}).`,
+    tags: ['v1'],
+    query: Type.Object({
+      from: Type.Optional(HeightSchema),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: apiBlocksPageMax })),
+    }),
+    responses: {
+      200: Type.Object({ tipHeight: HeightSchema, blocks: Type.Array(BlockRecordSchema) }),
+    },
+    produces: 'json',
+    validateBody: true,
+  },
+  blockByHeight: {
+    method: 'GET',
+    url: '/v1/blocks/:height',
+    summary: 'One committed block by height, with its commit certificate.',
+    tags: ['v1'],
+    params: Type.Object({ height: HeightSchema }),
+    responses: { 200: BlockRecordSchema },
+    produces: 'json',
+    validateBody: true,
+  },
+  blockByHash: {
+    method: 'GET',
+    url: '/v1/blocks/hash/:hash',
+    summary: 'One committed block by its hash.',
+    tags: ['v1'],
+    params: Type.Object({ hash: Hex64 }),
+    responses: { 200: BlockRecordSchema },
+    produces: 'json',
+    validateBody: true,
+  },
+  tx: {
+    method: 'GET',
+    url: '/v1/tx/:id',
+    summary: 'One committed transaction and where it is.',
+    tags: ['v1'],
+    params: Type.Object({ id: Hex64 }),
+    responses: {
+      200: Type.Object({
+        txId: Type.String(),
+        tx: TransactionSchema,
+        height: HeightSchema,
+        blockHash: Type.String(),
+        index: Type.Integer(),
+      }),
+    },
+    produces: 'json',
+    validateBody: true,
+  },
+  target: {
+    method: 'GET',
+    url: '/v1/targets/:target',
+    summary: "A target's current configuration on the ledger.",
+    tags: ['v1'],
+    params: Type.Object({ target: TargetParam }),
+    responses: { 200: TargetEntrySchema },
+    produces: 'json',
+    validateBody: true,
+  },
+  targetHistory: {
+    method: 'GET',
+    url: '/v1/targets/:target/history',
+    summary: `Every configuration the target has had, newest first (at most ${targetHistoryPageMax}).`,
+    tags: ['v1'],
+    params: Type.Object({ target: TargetParam }),
+    query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: targetHistoryPageMax })) }),
+    responses: { 200: Type.Object({ target: Type.String(), entries: Type.Array(TargetEntrySchema) }) },
+    produces: 'json',
+    validateBody: true,
+  },
+  validators: {
+    method: 'GET',
+    url: '/v1/validators',
+    summary: 'Every validator of genesis, with what this node knows of its view, height and link.',
+    tags: ['v1'],
+    responses: { 200: Type.Object({ self: Type.Integer(), validators: Type.Array(ValidatorViewSchema) }) },
+    produces: 'json',
+    validateBody: true,
+  },
+  status: {
+    method: 'GET',
+    url: '/v1/status',
+    summary: "This node's status: view, height, primary, peers.",
+    tags: ['v1'],
+    responses: { 200: StatusSchema },
+    produces: 'json',
+    validateBody: true,
+  },
+  health: {
+    method: 'GET',
+    url: '/health',
+    summary: 'Liveness: 200 while the process serves requests.',
+    tags: ['ops'],
+    responses: { 200: Type.Object({ status: Type.Literal('ok') }) },
+    produces: 'json',
+    validateBody: true,
+  },
+  ready: {
+    method: 'GET',
+    url: '/ready',
+    summary: 'Readiness: 200 when caught up and a quorum is reachable, else 503 with the reasons.',
+    tags: ['ops'],
+    responses: {
+      200: Type.Object({ ready: Type.Boolean(), reasons: Type.Array(Type.String()) }),
+      503: Type.Object({ ready: Type.Boolean(), reasons: Type.Array(Type.String()) }),
+    },
+    produces: 'json',
+    validateBody: true,
+  },
+  metrics: {
+    method: 'GET',
+    url: '/metrics',
+    summary: 'Prometheus metrics (text exposition format).',
+    tags: ['ops'],
+    responses: { 200: Text },
+    produces: 'text',
+    validateBody: true,
+  },
+} as const satisfies Readonly<Record<string, RouteDef>>;
+
+export type Routes = typeof routes;
+export type RouteName = keyof Routes;
+
+type StaticOf<R, K extends string> = R extends { readonly [P in K]: infer S extends TSchema }
+  ? Static<S>
+  : undefined;
+
+export type RouteParams<N extends RouteName> = StaticOf<Routes[N], 'params'>;
+export type RouteQuery<N extends RouteName> = StaticOf<Routes[N], 'query'>;
+export type RouteBody<N extends RouteName> = StaticOf<Routes[N], 'body'>;
+export type RouteResponses<N extends RouteName> = Routes[N]['responses'];
+/** A value that may not be modified at any depth (answers are built from readonly ledger data). */
+export type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** The union of every documented (status, body) pair of a route. */
+export type RouteAnswer<N extends RouteName> = {
+  [S in keyof RouteResponses<N> & number]: {
+    readonly status: S;
+    readonly body: RouteResponses<N>[S] extends TSchema ? DeepReadonly<Static<RouteResponses<N>[S]>> : never;
+  };
+}[keyof RouteResponses<N> & number];
+
+/** Builds a concrete path from a route URL and its params, escaping each value. */
+export function routePath(url: string, params: Readonly<Record<string, unknown>> | undefined): string {
+  return url.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+    const value = params?.[name];
+    if (value === undefined) throw new TypeError(`route ${url} needs the parameter "${name}"`);
+    return encodeURIComponent(String(value));
+  });
+}

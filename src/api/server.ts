@@ -1,0 +1,464 @@
+/**
+ * The validator's HTTP API: a fastify server built from the route table (src/api/routes.ts)
+ * against the node facade (src/api/facade.ts). The node calls buildApiServer and listens; tests
+ * call app.inject() on the same instance.
+ *
+ * Two dialects share one server: the article's routes (/validateHash, /chain, /nodes), kept
+ * wire-compatible with its Python client (plain-text answers with the exact strings), and the v1
+ * JSON API, whose errors come from the catalogue in src/api/errors.ts.
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  apiBlocksPageMax,
+  chainResponseBlocksMax,
+  chainResponseTxsMax,
+  httpBodyBytesMax,
+  targetHistoryPageMax,
+  targetNameLengthMax,
+  validateHashTimeoutMs,
+} from '../constants.ts';
+import type { BlockHash, Hash32Hex, TargetName, TxId } from '../encoding/brand.ts';
+import { asHeight } from '../encoding/brand.ts';
+import { assert } from '../errors.ts';
+import { DOCS_HTML } from './docs-page.ts';
+import { ApiError, ApiErrorCode, errorBody, fromFastifyError } from './errors.ts';
+import type { ApiServerOptions, BlockRecord, NodeFacade, SubmitResult, ValidateResult } from './facade.ts';
+import {
+  type RouteAnswer,
+  type RouteBody,
+  type RouteDef,
+  type RouteName,
+  type RouteParams,
+  type RouteQuery,
+  routes,
+} from './routes.ts';
+
+/** The article's answers, byte for byte (its Python client compares them). */
+export const CompatText = {
+  current: 'Success: Current hash is valid',
+  added: 'Success: Hash is valid. New block was added to the chain.',
+  invalid: 'Failure: Hash is invalid. Please try again.',
+  noHash: 'Error: no hash provided',
+} as const;
+
+export const defaultTarget = 'default' as TargetName;
+
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
+interface HandlerInput<N extends RouteName> {
+  readonly params: RouteParams<N>;
+  readonly query: RouteQuery<N>;
+  readonly body: RouteBody<N>;
+  /** Aborted when the client disconnects before the answer is sent. */
+  readonly signal: AbortSignal;
+}
+
+type Handler<N extends RouteName> = (input: HandlerInput<N>) => Promise<RouteAnswer<N>>;
+
+/** Every JSON route's handler; /validateHash is wired separately because it is the hot path. */
+type Handlers = { [N in Exclude<RouteName, 'validateHash' | 'metrics'>]: Handler<N> };
+
+export async function buildApiServer(
+  facade: NodeFacade,
+  options: ApiServerOptions = {},
+): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: options.bodyLimitBytes ?? httpBodyBytesMax,
+    // Transactions are signed: unknown fields must reach the ledger's check untouched.
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'ConfigChain validator API',
+        version: '1',
+        description:
+          "A validator's HTTP API: the article's wire-compatible routes and the v1 JSON API. Limits are in src/constants.ts.",
+      },
+    },
+  });
+
+  installErrorHandling(app);
+  const handlers = makeHandlers(facade);
+
+  for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
+    const schema = routeSchema(def);
+    if (name === 'validateHash') {
+      app.route({
+        method: def.method,
+        url: def.url,
+        schema,
+        // The handler checks the body itself, to answer with the article's exact error texts.
+        validatorCompiler: () => () => true,
+        handler: (req, reply) => validateHashHandler(facade, req, reply),
+      });
+      continue;
+    }
+    if (name === 'metrics') {
+      app.route({
+        method: def.method,
+        url: def.url,
+        schema,
+        handler: async (_req, reply) => {
+          const text = await facade.metrics.metrics();
+          return reply.type(facade.metrics.contentType).send(text);
+        },
+      });
+      continue;
+    }
+    const handler = handlers[name] as Handler<RouteName>;
+    app.route({
+      method: def.method,
+      url: def.url,
+      schema,
+      handler: async (req, reply) => {
+        const signal = abortOnClientGone(reply);
+        const answer = await handler({
+          params: req.params as never,
+          query: req.query as never,
+          body: req.body as never,
+          signal,
+        });
+        return reply.code(answer.status).send(answer.body);
+      },
+    });
+  }
+
+  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/docs', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(DOCS_HTML),
+  );
+  return app;
+}
+
+function routeSchema(def: RouteDef): Record<string, unknown> {
+  const response: Record<string, unknown> = {};
+  for (const [status, schema] of Object.entries(def.responses)) {
+    response[status] =
+      def.produces === 'json' ? schema : { content: { 'text/plain': { schema } }, description: 'text' };
+  }
+  return {
+    summary: def.summary,
+    tags: [...def.tags],
+    ...(def.params ? { params: def.params } : {}),
+    ...(def.query ? { querystring: def.query } : {}),
+    ...(def.body ? { body: def.body } : {}),
+    response,
+  };
+}
+
+function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err, req, reply) => {
+    const apiError = fromFastifyError(err as Parameters<typeof fromFastifyError>[0]);
+    if (apiError.code === ApiErrorCode.internal) req.log.error({ err }, 'request failed');
+    if (req.routeOptions.url === routes.validateHash.url) {
+      return reply
+        .code(apiError.statusCode)
+        .type('text/plain; charset=utf-8')
+        .send(`Error: ${apiError.message}`);
+    }
+    return reply
+      .code(apiError.statusCode)
+      .type('application/json; charset=utf-8')
+      .send(errorBody(apiError.statusCode, apiError.code, apiError.message));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const message = `there is no route ${req.method} ${req.url.split('?')[0] ?? ''}; see GET /docs for the API`;
+    return reply.code(404).send(errorBody(404, ApiErrorCode.routeNotFound, message));
+  });
+}
+
+function abortOnClientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('the client closed the connection'));
+  });
+  return controller.signal;
+}
+
+// POST /validateHash ----------------------------------------------------------------------------
+
+function sendText(reply: FastifyReply, status: number, text: string): FastifyReply {
+  return reply.code(status).type('text/plain; charset=utf-8').send(text);
+}
+
+/**
+ * The hot path. A hash that is the target's current one is answered from the facade's in-memory
+ * state without consensus, disk or a config-server call; everything else goes through
+ * facade.validateHash. Written without async so the current-hash answer costs no extra ticks.
+ */
+function validateHashHandler(
+  facade: NodeFacade,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply | Promise<FastifyReply> {
+  let body: unknown = req.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return sendText(
+        reply,
+        400,
+        'Error: the body is not JSON; send {"hash": "<sha256 hex>"} with Content-Type: application/json',
+      );
+    }
+  }
+  if (body === undefined) return sendText(reply, 400, CompatText.noHash);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return sendText(
+      reply,
+      400,
+      `Error: the body must be a JSON object such as {"hash": "<sha256 hex>"}, got ${body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body}`,
+    );
+  }
+  const { hash, target: rawTarget } = body as { hash?: unknown; target?: unknown };
+  if (typeof hash !== 'string') return sendText(reply, 400, CompatText.noHash);
+  let target = defaultTarget;
+  if (rawTarget !== undefined) {
+    if (typeof rawTarget !== 'string' || rawTarget.length === 0 || rawTarget.length > targetNameLengthMax) {
+      return sendText(
+        reply,
+        400,
+        `Error: "target" must be a target name of 1 to ${targetNameLengthMax} characters; leave it out for "default"`,
+      );
+    }
+    target = rawTarget as TargetName;
+  }
+  // Anything but a SHA-256 in hex cannot be a released configuration: simply invalid, like the
+  // article's "2", without asking anyone.
+  if (!HEX64.test(hash)) return sendText(reply, 200, CompatText.invalid);
+  const sha256 = hash.toLowerCase() as Hash32Hex;
+  const current = facade.currentTarget(target);
+  if (current !== undefined && current.sha256 === sha256) return sendText(reply, 200, CompatText.current);
+
+  const signal = abortOnClientGone(reply);
+  return facade.validateHash(target, sha256, { signal }).then(
+    (result) => answerValidation(reply, result),
+    (err: unknown) => {
+      req.log.error({ err }, 'validateHash failed');
+      return sendText(
+        reply,
+        503,
+        'Error: the validator could not decide (internal error, logged); the hash was neither accepted nor refused. Ask again.',
+      );
+    },
+  );
+}
+
+function answerValidation(reply: FastifyReply, result: ValidateResult): FastifyReply {
+  switch (result.outcome) {
+    case 'current':
+      return sendText(reply, 200, CompatText.current);
+    case 'added':
+      return sendText(reply, 200, CompatText.added);
+    case 'rejected':
+      return sendText(reply, 200, CompatText.invalid);
+    case 'timeout':
+      return sendText(
+        reply,
+        503,
+        `Error: consensus did not decide within ${validateHashTimeoutMs / 1000} s (${result.reason}); the hash was neither accepted nor refused. Check that a quorum of validators is up, then ask again.`,
+      );
+    case 'unavailable':
+      return sendText(
+        reply,
+        503,
+        `Error: this validator cannot decide right now (${result.reason}); the hash was neither accepted nor refused. Ask again later or ask another validator.`,
+      );
+  }
+}
+
+// The other routes ------------------------------------------------------------------------------
+
+/** The article's chain entry: index, hash, prev_hash, timestamp in seconds, and the transactions. */
+function chainEntry(record: BlockRecord) {
+  const h = record.block.header;
+  return {
+    index: h.height,
+    hash: record.hash,
+    prev_hash: h.prevHash,
+    timestamp: h.timestampMs / 1000,
+    proposer: h.proposer,
+    view: h.view,
+    tx_root: h.txRoot,
+    state_root: h.stateRoot,
+    transactions: record.block.txs,
+  };
+}
+
+function normalizeNodeUrl(url: string): string | undefined {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`;
+  try {
+    return new URL(withScheme).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function submitStatus(result: SubmitResult): 200 | 202 | 422 {
+  switch (result.status) {
+    case 'committed':
+      return 200;
+    case 'pending':
+      return 202;
+    case 'rejected':
+      return 422;
+  }
+}
+
+function makeHandlers(facade: NodeFacade): Handlers {
+  const genesis = facade.genesis;
+  const otherUrls = genesis.validators.filter((v) => v.id !== facade.id).map((v) => v.apiUrl);
+  const knownOrigins = new Set(genesis.validators.map((v) => normalizeNodeUrl(v.apiUrl)));
+
+  async function notFoundBlock(what: string): Promise<never> {
+    throw new ApiError(
+      ApiErrorCode.blockNotFound,
+      `no committed block ${what} on this node; GET /v1/status shows the current height`,
+    );
+  }
+
+  return {
+    chain: async () => {
+      const tip = await facade.tip();
+      const tipHeight = tip.block.header.height;
+      const newestFirst: ReturnType<typeof chainEntry>[] = [];
+      let txs = 0;
+      let to = tipHeight + 1; // exclusive
+      collect: while (to > 0 && newestFirst.length < chainResponseBlocksMax) {
+        const from = Math.max(0, to - apiBlocksPageMax);
+        const page = await facade.blocks(asHeight(from), to - from);
+        assert(page.length <= to - from, 'facade.blocks returned more blocks than asked for');
+        for (let i = page.length - 1; i >= 0; i--) {
+          const record = page[i];
+          assert(record !== undefined, 'page index in range');
+          if (newestFirst.length >= chainResponseBlocksMax) break collect;
+          if (txs + record.block.txs.length > chainResponseTxsMax && newestFirst.length > 0) break collect;
+          txs += record.block.txs.length;
+          newestFirst.push(chainEntry(record));
+        }
+        if (page.length < to - from) break;
+        to = from;
+      }
+      const chain = newestFirst.reverse();
+      const length = tipHeight + 1;
+      return {
+        status: 200,
+        body: { message: 'Current chain', chain, length, truncated: chain.length < length },
+      };
+    },
+
+    nodes: async () => ({ status: 200, body: { message: 'Current nodes', nodes: otherUrls } }),
+
+    registerNodes: async ({ body }) => {
+      const unknown = body.nodes.filter((url) => !knownOrigins.has(normalizeNodeUrl(url)));
+      if (unknown.length > 0) {
+        return {
+          status: 400,
+          body: {
+            message: `Error: not validators of this network's genesis: ${unknown.join(', ')}. Membership comes from genesis and cannot be changed by registering nodes; GET /nodes lists the validators.`,
+            unknown,
+          },
+        };
+      }
+      return { status: 200, body: { message: 'Success', Nodes_Added: body.nodes.length } };
+    },
+
+    submitTx: async ({ body, signal }) => {
+      const result = await facade.submitTx(body.tx as never, {
+        waitMs: body.waitMs ?? 0,
+        signal,
+      });
+      return { status: submitStatus(result), body: result };
+    },
+
+    blocks: async ({ query }) => {
+      const from = query.from ?? 0;
+      const limit = query.limit ?? apiBlocksPageMax;
+      const tip = await facade.tip();
+      const blocks = await facade.blocks(asHeight(from), limit);
+      return { status: 200, body: { tipHeight: tip.block.header.height, blocks: blocks as never } };
+    },
+
+    blockByHeight: async ({ params }) => {
+      const record = await facade.blockByHeight(asHeight(params.height));
+      if (record === undefined) return notFoundBlock(`at height ${params.height}`);
+      return { status: 200, body: record as never };
+    },
+
+    blockByHash: async ({ params }) => {
+      const record = await facade.blockByHash(params.hash as BlockHash);
+      if (record === undefined) return notFoundBlock(`with hash ${params.hash}`);
+      return { status: 200, body: record as never };
+    },
+
+    tx: async ({ params }) => {
+      const record = await facade.tx(params.id as TxId);
+      if (record === undefined) {
+        throw new ApiError(
+          ApiErrorCode.txNotFound,
+          `no committed transaction ${params.id} on this node; a submitted transaction appears once its block commits`,
+        );
+      }
+      return { status: 200, body: record as never };
+    },
+
+    target: async ({ params }) => {
+      const entry = facade.currentTarget(params.target as TargetName);
+      if (entry === undefined) {
+        throw new ApiError(
+          ApiErrorCode.targetNotFound,
+          `target "${params.target}" has no configuration on the ledger yet; release or validate one first`,
+        );
+      }
+      return { status: 200, body: entry };
+    },
+
+    targetHistory: async ({ params, query }) => {
+      const entries = await facade.targetHistory(
+        params.target as TargetName,
+        query.limit ?? targetHistoryPageMax,
+      );
+      return { status: 200, body: { target: params.target, entries: [...entries] } };
+    },
+
+    validators: async () => {
+      const status = facade.status();
+      const peers = new Map(status.peers.map((p) => [p.id as number, p]));
+      const validators = genesis.validators.map((v) => {
+        const self = v.id === facade.id;
+        const peer = peers.get(v.id);
+        return {
+          id: v.id,
+          self,
+          publicKey: v.publicKey,
+          apiUrl: v.apiUrl,
+          peerAddress: v.peerAddress,
+          connected: self ? true : (peer?.connected ?? false),
+          view: self ? status.view : (peer?.view ?? null),
+          height: self ? status.height : (peer?.height ?? null),
+          lastMessageAgoMs: self ? 0 : (peer?.lastMessageAgoMs ?? null),
+        };
+      });
+      return { status: 200, body: { self: facade.id, validators } };
+    },
+
+    status: async () => {
+      const s = facade.status();
+      return { status: 200, body: { ...s, peers: [...s.peers] } };
+    },
+
+    health: async () => ({ status: 200, body: { status: 'ok' } }),
+
+    ready: async () => {
+      const r = facade.ready();
+      const body = { ready: r.ready, reasons: [...r.reasons] };
+      return r.ready ? { status: 200, body } : { status: 503, body };
+    },
+  };
+}
