@@ -1,0 +1,139 @@
+/**
+ * The ledger state: the current TargetEntry of every target and the DeviceEntry of every device,
+ * held in a persistent sparse Merkle tree (src/merkle/sparse.ts) so the state root is updated in
+ * O(log n) per changed entry and every older state stays usable after a newer one is derived.
+ */
+import { canonicalHash } from '../crypto/hash.ts';
+import type { Hash32Hex } from '../encoding/brand.ts';
+import { fromHex } from '../encoding/bytes.ts';
+import { assert } from '../errors.ts';
+import {
+  EMPTY_SPARSE_ROOT,
+  SparseMerkleTree,
+  type SparseProof,
+  sparseRootFromScratch,
+} from '../merkle/sparse.ts';
+import { LedgerError } from './errors.ts';
+import {
+  type DeviceEntry,
+  deviceKey,
+  type StateChange,
+  type StateEntry,
+  type StateKey,
+  type TargetEntry,
+  targetKey,
+} from './types.ts';
+
+/** A state proof is a sparse Merkle proof: compact JSON of hex strings (see SparseProof). */
+export type StateProof = SparseProof;
+
+/** The root of the state with no entries (32 zero bytes in hex). */
+export const EMPTY_STATE_ROOT: Hash32Hex = EMPTY_SPARSE_ROOT;
+
+/** The key an entry is stored under: "target/<name>" or "device/<id>". */
+export function stateKeyOf(entry: StateEntry): StateKey {
+  return entry.kind === 'target' ? targetKey(entry.target) : deviceKey(entry.deviceId);
+}
+
+/** The value hash the state tree commits to for an entry. */
+export function entryHash(entry: StateEntry): Hash32Hex {
+  return canonicalHash(entry);
+}
+
+export class LedgerState {
+  readonly #tree: SparseMerkleTree<StateEntry>;
+
+  private constructor(tree: SparseMerkleTree<StateEntry>) {
+    this.#tree = tree;
+  }
+
+  static empty(): LedgerState {
+    return new LedgerState(SparseMerkleTree.empty());
+  }
+
+  /**
+   * Rebuilds a state from stored entries (for example on node start). O(n log n). Throws
+   * LedgerError STATE_INVALID when two entries share a key.
+   */
+  static fromEntries(entries: Iterable<StateEntry>): LedgerState {
+    let tree = SparseMerkleTree.empty<StateEntry>();
+    for (const entry of entries) {
+      const key = stateKeyOf(entry);
+      if (tree.get(key) !== undefined) {
+        throw new LedgerError('STATE_INVALID', {
+          reason: `two stored state entries have the key ${key}; the state store is corrupt, rebuild it from the blocks`,
+          rule: 'state-root',
+        });
+      }
+      tree = tree.set(key, entry, fromHex(entryHash(entry)));
+    }
+    return new LedgerState(tree);
+  }
+
+  get root(): Hash32Hex {
+    return this.#tree.root;
+  }
+
+  get size(): number {
+    return this.#tree.size;
+  }
+
+  get(key: StateKey): StateEntry | undefined {
+    return this.#tree.get(key);
+  }
+
+  target(name: string): TargetEntry | undefined {
+    const entry = this.#tree.get(targetKey(name));
+    if (entry === undefined) return undefined;
+    assert(entry.kind === 'target', `state key target/${name} holds a ${entry.kind} entry`);
+    return entry;
+  }
+
+  device(id: string): DeviceEntry | undefined {
+    const entry = this.#tree.get(deviceKey(id));
+    if (entry === undefined) return undefined;
+    assert(entry.kind === 'device', `state key device/${id} holds a ${entry.kind} entry`);
+    return entry;
+  }
+
+  /** Every entry, in key-path order (the same order on every replica). */
+  *entries(): Generator<[StateKey, StateEntry]> {
+    for (const [key, entry] of this.#tree.entries()) yield [key as StateKey, entry];
+  }
+
+  /** A new state with these entries written; this state is left unchanged. */
+  with(changes: readonly StateChange[]): LedgerState {
+    let tree = this.#tree;
+    for (const change of changes) {
+      assert(
+        change.key === stateKeyOf(change.entry),
+        `state change key ${change.key} does not match its entry`,
+      );
+      tree = tree.set(change.key, change.entry, fromHex(entryHash(change.entry)));
+    }
+    return new LedgerState(tree);
+  }
+
+  /** Inclusion proof of the entry at key, or a non-inclusion proof if there is none. */
+  proof(key: StateKey): StateProof {
+    return this.#tree.proof(key);
+  }
+}
+
+/**
+ * The state root of exactly these entries, recomputed from scratch with an algorithm independent
+ * of the incremental tree (sort and split). For tests and for the storage layer's verifyChain.
+ * Throws LedgerError STATE_INVALID on two entries with one key.
+ */
+export function stateRootFromScratch(entries: Iterable<StateEntry>): Hash32Hex {
+  const items: { key: string; valueHash: Buffer }[] = [];
+  for (const entry of entries) items.push({ key: stateKeyOf(entry), valueHash: fromHex(entryHash(entry)) });
+  try {
+    return sparseRootFromScratch(items);
+  } catch (error) {
+    throw new LedgerError('STATE_INVALID', {
+      reason: `cannot recompute the state root: ${(error as Error).message}`,
+      rule: 'state-root',
+    });
+  }
+}

@@ -1,0 +1,624 @@
+/**
+ * Transactions: ids, schemas, signer rules, state rules and the signing helpers used by tests and
+ * the CLI. Every kind is refused a second time by the state rules (versions and report sequence
+ * numbers only grow, a device enrolls once and is revoked once), so a replayed transaction never
+ * applies twice.
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  adminIdLengthMax,
+  adminsMax,
+  chainIdLengthMax,
+  deviceGroupLengthMax,
+  deviceIdLengthMax,
+  inlineContentBytesMax,
+  mediaTypeLengthMax,
+  publicKeyCacheMax,
+  reportDetailLengthMax,
+  revokeReasonLengthMax,
+  targetNameLengthMax,
+  txBytesMax,
+  validatorsMax,
+  versionMax,
+} from '../constants.ts';
+import { Domain, type DomainTag } from '../crypto/domains.ts';
+import { publicKeyFromHex, sign, verify } from '../crypto/ed25519.ts';
+import { sha256Hex } from '../crypto/hash.ts';
+import type {
+  DeviceId,
+  Hash32Hex,
+  Height,
+  PublicKeyHex,
+  SignatureHex,
+  TargetName,
+  TxId,
+  ValidatorId,
+} from '../encoding/brand.ts';
+import { fromBase64 } from '../encoding/bytes.ts';
+import { canonicalBytes } from '../encoding/canonical.ts';
+import { assert } from '../errors.ts';
+import { LedgerError, type LedgerRule } from './errors.ts';
+import {
+  HEX32_PATTERN,
+  HEX32_TEXT,
+  type JsonObject,
+  NAME_PATTERN,
+  NAME_TEXT,
+  SchemaChecker,
+} from './schema.ts';
+import type { LedgerState } from './state.ts';
+import {
+  type Approval,
+  type AttestBody,
+  type DeviceEnrollBody,
+  type DeviceEntry,
+  type DeviceReportBody,
+  type DeviceRevokeBody,
+  deviceKey,
+  type Genesis,
+  type ReleaseBody,
+  type StateChange,
+  type TargetEntry,
+  type Transaction,
+  type TxBody,
+  targetKey,
+} from './types.ts';
+
+/** Options for checking and applying transactions. */
+export interface TxCheckOptions {
+  /**
+   * The node verifies signatures once per transaction on a thread pool and can pass what it
+   * learned here: when this returns true for a transaction's id, the Ed25519 checks are skipped
+   * (the signer rules, such as distinct known admins and the threshold, are still enforced).
+   * It MUST return true only after a real verification of every signature of exactly that
+   * transaction (same id) against the keys named by its signers; anything else lets forged
+   * transactions in. Without it, every signature is verified here.
+   */
+  readonly signatureChecked?: (txId: TxId) => boolean;
+}
+
+export type TxCheckResult =
+  | { readonly ok: true; readonly txId: TxId; readonly change: StateChange }
+  | { readonly ok: false; readonly txId: TxId | null; readonly error: LedgerError };
+
+const schema: SchemaChecker = new SchemaChecker(
+  'TX_INVALID',
+  'schema',
+  'fix the transaction and submit it again',
+);
+
+const SIGNATURE_PATTERN = /^[0-9a-f]{128}$/;
+const SIGNER_LENGTH_MAX = Math.max(adminIdLengthMax, deviceIdLengthMax);
+
+/** SHA-256 of the canonical transaction (body and signatures). */
+export function txId(tx: Transaction): TxId {
+  return sha256Hex(canonicalBytes(tx)) as string as TxId;
+}
+
+/** The RFC 9162 leaf data of a transaction in a block's transaction tree. */
+export function txLeafData(tx: Transaction): Uint8Array {
+  return canonicalBytes(tx);
+}
+
+/** The signing domain of a transaction kind. */
+export function txDomain(body: TxBody): DomainTag {
+  return body.type === 'release' ? Domain.releaseApproval : Domain.transaction;
+}
+
+/**
+ * Checks the shape of an untrusted transaction: exact field sets, types, ranges and limits. Does
+ * not look at signatures or state. Throws LedgerError TX_INVALID (rule "schema") naming the field.
+ */
+export function parseTransaction(json: unknown): Transaction {
+  const t = schema.object(json, 'tx', ['body', 'signatures']);
+  const body = parseBody(t.body);
+  const count = body.type === 'release' ? adminsMax : 1;
+  const signatures = schema.array(t.signatures, 'tx.signatures', 1, count).map((item, index) => {
+    const field = `tx.signatures[${index}]`;
+    const s = schema.object(item, field, ['signer', 'signature']);
+    return {
+      signer: schema.string(s.signer, `${field}.signer`, 1, SIGNER_LENGTH_MAX),
+      signature: schema.string(
+        s.signature,
+        `${field}.signature`,
+        128,
+        128,
+        SIGNATURE_PATTERN,
+        '128 lower-case hex characters (64 bytes)',
+      ) as SignatureHex,
+    } satisfies Approval;
+  });
+  const tx: Transaction = { body, signatures };
+  const size = canonicalBytes(tx).byteLength;
+  if (size > txBytesMax) {
+    throw new LedgerError('TX_INVALID', {
+      reason: `the transaction is ${size} bytes, more than the limit of ${txBytesMax}; move content to a config server`,
+      rule: 'too-large',
+    });
+  }
+  return tx;
+}
+
+function parseBody(value: unknown): TxBody {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    schema.fail('tx.body', 'must be an object');
+  const type = schema.oneOf((value as JsonObject).type, 'tx.body.type', [
+    'release',
+    'attest',
+    'device-enroll',
+    'device-revoke',
+    'device-report',
+  ] as const);
+  switch (type) {
+    case 'release':
+      return parseRelease(value);
+    case 'attest':
+      return parseAttest(value);
+    case 'device-enroll':
+      return parseEnroll(value);
+    case 'device-revoke':
+      return parseRevoke(value);
+    case 'device-report':
+      return parseReport(value);
+  }
+}
+
+function common(b: JsonObject): { chainId: string } {
+  return { chainId: schema.string(b.chainId, 'tx.body.chainId', 1, chainIdLengthMax) };
+}
+
+const target = (v: unknown, f = 'tx.body.target') =>
+  schema.string(v, f, 1, targetNameLengthMax, NAME_PATTERN, NAME_TEXT) as TargetName;
+const version = (v: unknown, f = 'tx.body.version') => schema.integer(v, f, 1, versionMax);
+const hash32 = (v: unknown, f = 'tx.body.sha256') =>
+  schema.string(v, f, 64, 64, HEX32_PATTERN, HEX32_TEXT) as Hash32Hex;
+const size = (v: unknown) => schema.integer(v, 'tx.body.size', 0, Number.MAX_SAFE_INTEGER);
+const deviceId = (v: unknown) =>
+  schema.string(v, 'tx.body.deviceId', 1, deviceIdLengthMax, NAME_PATTERN, NAME_TEXT) as DeviceId;
+
+function parseRelease(value: unknown): ReleaseBody {
+  const b = schema.object(
+    value,
+    'tx.body',
+    ['type', 'chainId', 'target', 'version', 'sha256', 'size', 'mediaType'],
+    ['content'],
+  );
+  const body: ReleaseBody = {
+    type: 'release',
+    ...common(b),
+    target: target(b.target),
+    version: version(b.version),
+    sha256: hash32(b.sha256),
+    size: size(b.size),
+    mediaType: schema.string(
+      b.mediaType,
+      'tx.body.mediaType',
+      1,
+      mediaTypeLengthMax,
+      /^[\x21-\x7e]+$/,
+      'a media type',
+    ),
+  };
+  if (b.content === undefined) return body;
+  // Base64 is 4 characters per 3 bytes: refuse long text before decoding it.
+  const content = schema.string(b.content, 'tx.body.content', 0, Math.ceil(inlineContentBytesMax / 3) * 4);
+  try {
+    fromBase64(content);
+  } catch {
+    schema.fail('tx.body.content', 'must be padded base64');
+  }
+  return { ...body, content };
+}
+
+function parseAttest(value: unknown): AttestBody {
+  const b = schema.object(value, 'tx.body', [
+    'type',
+    'chainId',
+    'target',
+    'version',
+    'sha256',
+    'size',
+    'submitter',
+  ]);
+  return {
+    type: 'attest',
+    ...common(b),
+    target: target(b.target),
+    version: version(b.version),
+    sha256: hash32(b.sha256),
+    size: size(b.size),
+    submitter: schema.integer(b.submitter, 'tx.body.submitter', 0, validatorsMax - 1) as ValidatorId,
+  };
+}
+
+function parseEnroll(value: unknown): DeviceEnrollBody {
+  const b = schema.object(value, 'tx.body', ['type', 'chainId', 'deviceId', 'publicKey', 'group', 'target']);
+  return {
+    type: 'device-enroll',
+    ...common(b),
+    deviceId: deviceId(b.deviceId),
+    publicKey: hash32(b.publicKey, 'tx.body.publicKey') as string as PublicKeyHex,
+    group: schema.string(b.group, 'tx.body.group', 0, deviceGroupLengthMax, /^[A-Za-z0-9._:@-]*$/, NAME_TEXT),
+    target: target(b.target),
+  };
+}
+
+function parseRevoke(value: unknown): DeviceRevokeBody {
+  const b = schema.object(value, 'tx.body', ['type', 'chainId', 'deviceId', 'reason']);
+  return {
+    type: 'device-revoke',
+    ...common(b),
+    deviceId: deviceId(b.deviceId),
+    reason: schema.string(b.reason, 'tx.body.reason', 0, revokeReasonLengthMax),
+  };
+}
+
+function parseReport(value: unknown): DeviceReportBody {
+  const b = schema.object(value, 'tx.body', [
+    'type',
+    'chainId',
+    'deviceId',
+    'seq',
+    'target',
+    'version',
+    'sha256',
+    'status',
+    'detail',
+  ]);
+  return {
+    type: 'device-report',
+    ...common(b),
+    deviceId: deviceId(b.deviceId),
+    seq: schema.integer(b.seq, 'tx.body.seq', 1, Number.MAX_SAFE_INTEGER),
+    target: target(b.target),
+    // A device that never applied anything reports version 0.
+    version: schema.integer(b.version, 'tx.body.version', 0, versionMax),
+    sha256: hash32(b.sha256),
+    status: schema.oneOf(b.status, 'tx.body.status', ['applied', 'failed', 'mismatch'] as const),
+    detail: schema.string(b.detail, 'tx.body.detail', 0, reportDetailLengthMax),
+  };
+}
+
+/**
+ * Checks an untrusted transaction against genesis and a state without changing anything: schema,
+ * chain id, signer rule and state rule. Never throws for a bad transaction; the result says why.
+ */
+export function checkTransaction(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: unknown,
+  opts: TxCheckOptions = {},
+): TxCheckResult {
+  let id: TxId | null = null;
+  try {
+    const parsed = parseTransaction(tx);
+    id = txId(parsed);
+    const change = evaluateTransaction(genesis, state, parsed, id, 0 as Height, opts);
+    return { ok: true, txId: id, change };
+  } catch (error) {
+    if (error instanceof LedgerError) return { ok: false, txId: id, error };
+    throw error;
+  }
+}
+
+/**
+ * The state change a well-formed transaction makes at this height, or a LedgerError TX_INVALID.
+ * The caller has run parseTransaction and computed the id.
+ */
+export function evaluateTransaction(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  id: TxId,
+  height: Height,
+  opts: TxCheckOptions,
+): StateChange {
+  const { body } = tx;
+  if (body.chainId !== genesis.chainId) {
+    reject(
+      'chain-id',
+      `the transaction is for chain ${JSON.stringify(body.chainId)}, this is ${JSON.stringify(genesis.chainId)}`,
+    );
+  }
+  const verifySignatures = opts.signatureChecked?.(id) !== true;
+  switch (body.type) {
+    case 'release':
+      return applyRelease(genesis, state, tx, body, id, height, verifySignatures);
+    case 'attest':
+      return applyAttest(genesis, state, tx, body, id, height, verifySignatures);
+    case 'device-enroll':
+      return applyEnroll(genesis, state, tx, body, height, verifySignatures);
+    case 'device-revoke':
+      return applyRevoke(genesis, state, tx, body, verifySignatures);
+    case 'device-report':
+      return applyReport(state, tx, body, height, verifySignatures);
+  }
+}
+
+function reject(rule: LedgerRule, reason: string): never {
+  throw new LedgerError('TX_INVALID', { reason, rule });
+}
+
+function applyRelease(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  body: ReleaseBody,
+  id: TxId,
+  height: Height,
+  verifySignatures: boolean,
+): StateChange {
+  if (body.size > genesis.policy.artifactBytesMax) {
+    reject(
+      'too-large',
+      `the artifact is ${body.size} bytes, more than policy.artifactBytesMax (${genesis.policy.artifactBytesMax})`,
+    );
+  }
+  if (body.content !== undefined) {
+    const content = fromBase64(body.content);
+    if (content.byteLength > genesis.policy.inlineContentBytesMax) {
+      reject(
+        'too-large',
+        `inline content is ${content.byteLength} bytes, more than policy.inlineContentBytesMax (${genesis.policy.inlineContentBytesMax}); publish it to the config servers instead`,
+      );
+    }
+    if (content.byteLength !== body.size || sha256Hex(content) !== body.sha256) {
+      reject('content-mismatch', 'the inline content does not match the size and sha256 of the release');
+    }
+  }
+  const approvers = new Set<string>();
+  for (const approval of tx.signatures) {
+    const admin = genesis.admins.find((a) => a.id === approval.signer);
+    // Signatures by unknown signers count for nothing; they cannot be checked without a key.
+    if (admin === undefined) continue;
+    if (
+      verifySignatures &&
+      !verify(Domain.releaseApproval, body, approval.signature, cachedKey(admin.publicKey))
+    ) {
+      reject(
+        'bad-signature',
+        `the approval by admin ${admin.id} does not verify; sign the release body again`,
+      );
+    }
+    approvers.add(admin.id);
+  }
+  if (approvers.size < genesis.releaseThreshold) {
+    reject(
+      'threshold-not-met',
+      `the release has valid approvals from ${approvers.size} distinct admin(s), it needs ${genesis.releaseThreshold}; collect more approvals`,
+    );
+  }
+  const current = state.target(body.target);
+  requireNewer(current, body.target, body.version);
+  const entry: TargetEntry = {
+    kind: 'target',
+    target: body.target,
+    source: 'release',
+    version: body.version,
+    sha256: body.sha256,
+    size: body.size,
+    mediaType: body.mediaType,
+    height,
+    txId: id,
+  };
+  return { key: targetKey(body.target), entry };
+}
+
+function applyAttest(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  body: AttestBody,
+  id: TxId,
+  height: Height,
+  verifySignatures: boolean,
+): StateChange {
+  const validator = genesis.validators[body.submitter];
+  if (validator === undefined) {
+    reject('unknown-signer', `submitter ${body.submitter} is not a validator of this network`);
+  }
+  requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
+  if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
+  if (body.size > genesis.policy.artifactBytesMax) {
+    reject(
+      'too-large',
+      `the artifact is ${body.size} bytes, more than policy.artifactBytesMax (${genesis.policy.artifactBytesMax})`,
+    );
+  }
+  const current = state.target(body.target);
+  requireNewer(current, body.target, body.version);
+  const entry: TargetEntry = {
+    kind: 'target',
+    target: body.target,
+    source: 'attest',
+    version: body.version,
+    sha256: body.sha256,
+    size: body.size,
+    // An attestation names no media type: keep the target's, or fall back to opaque bytes.
+    mediaType: current?.mediaType ?? 'application/octet-stream',
+    height,
+    txId: id,
+  };
+  return { key: targetKey(body.target), entry };
+}
+
+function applyEnroll(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  body: DeviceEnrollBody,
+  height: Height,
+  verifySignatures: boolean,
+): StateChange {
+  requireAdminSignature(genesis, tx, body, verifySignatures);
+  const existing = state.device(body.deviceId);
+  if (existing !== undefined) {
+    const why =
+      existing.status === 'revoked'
+        ? 'was revoked; a revoked id is never reused, enroll the device under a new id'
+        : 'is already enrolled; revoke it first or use a new id';
+    reject('device-already-enrolled', `device ${body.deviceId} ${why}`);
+  }
+  const entry: DeviceEntry = {
+    kind: 'device',
+    deviceId: body.deviceId,
+    publicKey: body.publicKey,
+    group: body.group,
+    target: body.target,
+    status: 'enrolled',
+    enrolledAt: height,
+    lastSeq: 0,
+    lastReport: null,
+  };
+  return { key: deviceKey(body.deviceId), entry };
+}
+
+function applyRevoke(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  body: DeviceRevokeBody,
+  verifySignatures: boolean,
+): StateChange {
+  requireAdminSignature(genesis, tx, body, verifySignatures);
+  const existing = requireDevice(state, body.deviceId);
+  return { key: deviceKey(body.deviceId), entry: { ...existing, status: 'revoked' } };
+}
+
+function applyReport(
+  state: LedgerState,
+  tx: Transaction,
+  body: DeviceReportBody,
+  height: Height,
+  verifySignatures: boolean,
+): StateChange {
+  const device = requireDevice(state, body.deviceId);
+  requireSigner(tx, body.deviceId, `device ${body.deviceId}`);
+  if (verifySignatures) requireSignature(tx, body, device.publicKey, `device ${body.deviceId}`);
+  if (body.seq <= device.lastSeq) {
+    reject(
+      'replayed-seq',
+      `report seq ${body.seq} of device ${body.deviceId} is not above its last accepted seq ${device.lastSeq}; a replay, or the device lost its counter`,
+    );
+  }
+  const entry: DeviceEntry = {
+    ...device,
+    lastSeq: body.seq,
+    lastReport: { version: body.version, sha256: body.sha256, status: body.status, height },
+  };
+  return { key: deviceKey(body.deviceId), entry };
+}
+
+function requireNewer(current: TargetEntry | undefined, name: string, version: number): void {
+  if (current !== undefined && version <= current.version) {
+    reject(
+      'version-not-newer',
+      `target ${name} is at version ${current.version}; version ${version} would be a rollback or a replay, use a higher version`,
+    );
+  }
+}
+
+function requireDevice(state: LedgerState, id: string): DeviceEntry {
+  const device = state.device(id);
+  if (device === undefined) reject('device-not-enrolled', `device ${id} is not enrolled; enroll it first`);
+  if (device.status === 'revoked')
+    reject('device-revoked', `device ${id} was revoked and may not act any more`);
+  return device;
+}
+
+function requireSigner(tx: Transaction, signer: string, who: string): void {
+  if (tx.signatures.length !== 1 || tx.signatures[0]?.signer !== signer) {
+    reject(
+      'unknown-signer',
+      `this transaction must carry exactly one signature, by ${who} (signer "${signer}")`,
+    );
+  }
+}
+
+function requireSignature(tx: Transaction, body: TxBody, key: PublicKeyHex, who: string): void {
+  const approval = tx.signatures[0];
+  assert(approval !== undefined, 'requireSigner ran first');
+  if (!verify(Domain.transaction, body, approval.signature, cachedKey(key))) {
+    reject('bad-signature', `the signature by ${who} does not verify`);
+  }
+}
+
+function requireAdminSignature(
+  genesis: Genesis,
+  tx: Transaction,
+  body: TxBody,
+  verifySignatures: boolean,
+): void {
+  const approval = tx.signatures[0];
+  const admin = genesis.admins.find((a) => a.id === approval?.signer);
+  if (tx.signatures.length !== 1 || admin === undefined) {
+    reject('unknown-signer', `a ${body.type} must carry exactly one signature, by an admin named in genesis`);
+  }
+  if (verifySignatures) requireSignature(tx, body, admin.publicKey, `admin ${admin.id}`);
+}
+
+/**
+ * Parsed keys, because building a KeyObject costs more than a verification. Bounded: when full,
+ * the oldest key is dropped (keys come back cheaply). Caching does not change any result.
+ */
+const keyCache = new Map<string, KeyObject>();
+
+function cachedKey(hex: PublicKeyHex): KeyObject {
+  let key = keyCache.get(hex);
+  if (key === undefined) {
+    key = publicKeyFromHex(hex);
+    if (keyCache.size >= publicKeyCacheMax) {
+      const oldest = keyCache.keys().next();
+      if (oldest.done !== true) keyCache.delete(oldest.value);
+    }
+    keyCache.set(hex, key);
+  }
+  return key;
+}
+
+// Signing helpers, for tests, the CLI and the simulator. The private keys never enter the ledger.
+
+export interface AdminKey {
+  readonly id: string;
+  readonly privateKey: KeyObject;
+}
+
+/** A release approved by each of these admins (signatures over the body, in Domain.releaseApproval). */
+export function signRelease(body: ReleaseBody, adminKeys: readonly AdminKey[]): Transaction {
+  return {
+    body,
+    signatures: adminKeys.map((k) => ({
+      signer: k.id,
+      signature: sign(Domain.releaseApproval, body, k.privateKey),
+    })),
+  };
+}
+
+/** Adds one admin's approval to a release, so approvals can be collected one by one. */
+export function addApproval(tx: Transaction, adminKey: AdminKey): Transaction {
+  assert(tx.body.type === 'release', 'only releases collect approvals');
+  return {
+    body: tx.body,
+    signatures: [
+      ...tx.signatures,
+      { signer: adminKey.id, signature: sign(Domain.releaseApproval, tx.body, adminKey.privateKey) },
+    ],
+  };
+}
+
+export function signAsAdmin(
+  body: DeviceEnrollBody | DeviceRevokeBody,
+  adminId: string,
+  key: KeyObject,
+): Transaction {
+  return { body, signatures: [{ signer: adminId, signature: sign(Domain.transaction, body, key) }] };
+}
+
+export function signAsValidator(body: AttestBody, id: ValidatorId, key: KeyObject): Transaction {
+  assert(body.submitter === id, 'an attestation is signed by its submitter');
+  return { body, signatures: [{ signer: String(id), signature: sign(Domain.transaction, body, key) }] };
+}
+
+export function signAsDevice(body: DeviceReportBody, key: KeyObject): Transaction {
+  return { body, signatures: [{ signer: body.deviceId, signature: sign(Domain.transaction, body, key) }] };
+}
