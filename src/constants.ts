@@ -43,6 +43,10 @@ export const requestTimeoutMs = 2000;
 export const pendingRequestsMax = 50_000;
 export const stateTransferBlocksPerRequestMax = 64;
 export const futureMessagesMax = 4096;
+/** A replica re-sends its unanswered consensus messages (votes, view-change, checkpoint) this often. */
+export const consensusRetransmitMs = 500;
+/** Recently committed request keys a replica remembers to answer duplicates without asking the app. */
+export const committedRequestsRememberedMax = 100_000;
 
 // Network
 export const frameBytesMax = blockBytesMax + 1024 * 1024;
