@@ -83,7 +83,10 @@ describe('RFC 9162 test vectors are present', () => {
     );
     // The copied set has 98 inclusion and 98 consistency files; fewer means a broken copy, and
     // the per-file tests below would silently shrink with it.
-    assert.ok(inclusionFiles.length >= 98, `expected >= 98 inclusion vectors, found ${inclusionFiles.length}`);
+    assert.ok(
+      inclusionFiles.length >= 98,
+      `expected >= 98 inclusion vectors, found ${inclusionFiles.length}`,
+    );
     assert.ok(
       consistencyFiles.length >= 98,
       `expected >= 98 consistency vectors, found ${consistencyFiles.length}`,
@@ -107,7 +110,11 @@ describe('RFC 9162 inclusion vectors', () => {
       const size = knownSizeForRoot(root, v.treeSize);
       if (size !== undefined) {
         assert.ok(knownTree.leafHash(v.leafIdx).equals(leaf), 'the leaf hash is the known leaf');
-        assert.deepEqual(knownTree.inclusionProof(v.leafIdx, size), proof, 'the builder gives the same proof');
+        assert.deepEqual(
+          knownTree.inclusionProof(v.leafIdx, size),
+          proof,
+          'the builder gives the same proof',
+        );
       }
     });
   }
