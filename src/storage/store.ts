@@ -202,6 +202,7 @@ export type StorageErrorCode =
   | 'CONTENT_HASH_MISMATCH'
   | 'CONTENT_TOO_LARGE'
   | 'BAD_CONSENSUS_RECORD'
+  | 'CORRUPT'
   | 'CLOSED';
 
 /** An operating error of the storage layer; its message says what was wrong and what to do. */
