@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { registerStatusOfBuild } from './commands/about.ts';
+import { registerConfigServer } from './commands/config-server.ts';
 
 export function buildProgram(): Command {
   const program = new Command('configchain')
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
   registerStatusOfBuild(program);
+  registerConfigServer(program);
   return program;
 }
 
