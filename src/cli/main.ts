@@ -5,6 +5,8 @@
 import { Command } from 'commander';
 import { registerStatusOfBuild } from './commands/about.ts';
 import { registerConfigServer } from './commands/config-server.ts';
+import { registerInit } from './commands/init.ts';
+import { registerNode } from './commands/node.ts';
 
 export function buildProgram(): Command {
   const program = new Command('configchain')
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
   registerStatusOfBuild(program);
+  registerInit(program);
+  registerNode(program);
   registerConfigServer(program);
   return program;
 }

@@ -1,0 +1,77 @@
+/**
+ * `configchain node --dir DIR --id N`: runs one validator until SIGINT/SIGTERM.
+ * Logs go to DIR/validators/<id>/data/node.log (and to stdout when it is a terminal).
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import pino, { type Logger } from 'pino';
+import { ConfigChainError } from '../../errors.ts';
+import { paths } from '../../node/layout.ts';
+import { startNode } from '../../node/start.ts';
+
+export function createNodeLogger(
+  dir: string,
+  id: number,
+  level = process.env.CONFIGCHAIN_LOG_LEVEL ?? 'info',
+): Logger {
+  mkdirSync(paths.dataDir(dir, id), { recursive: true });
+  const streams: pino.StreamEntry[] = [
+    {
+      level: level as pino.Level,
+      stream: pino.destination({ dest: paths.nodeLog(dir, id), sync: false, mkdir: true }),
+    },
+  ];
+  if (process.stdout.isTTY) streams.push({ level: level as pino.Level, stream: process.stdout });
+  return pino({ level, base: { validator: id } }, pino.multistream(streams));
+}
+
+export function registerNode(program: Command): void {
+  program
+    .command('node')
+    .description('run one validator: PBFT replica, SQLite ledger, peer links and the HTTP API')
+    .requiredOption('--dir <dir>', 'the network directory made by configchain init')
+    .requiredOption('--id <n>', 'this validator id (0-based)', (v) => Number.parseInt(v, 10))
+    .action(async (opts: { dir: string; id: number }) => {
+      const dir = resolve(opts.dir);
+      if (!Number.isSafeInteger(opts.id) || opts.id < 0) {
+        console.error('configchain node: --id must be a validator id (0, 1, 2, ...)');
+        process.exitCode = 2;
+        return;
+      }
+      const log = createNodeLogger(dir, opts.id);
+      let running: Awaited<ReturnType<typeof startNode>>;
+      try {
+        running = await startNode({
+          dir,
+          id: opts.id,
+          logger: log,
+          onFatal: (error) => {
+            console.error(`configchain node ${opts.id}: ${error.message}`);
+            void running?.stop().finally(() => process.exit(1));
+          },
+        });
+      } catch (error) {
+        if (error instanceof ConfigChainError) {
+          log.fatal({ err: error }, 'cannot start');
+          log.flush();
+          console.error(`configchain node ${opts.id}: ${error.message}`);
+          process.exit(1);
+        }
+        throw error;
+      }
+      const status = running.node.status();
+      console.log(
+        `validator ${opts.id} of ${status.chainId}: height ${status.height}, API ${running.node.genesis.validators[opts.id]?.apiUrl}, log ${paths.nodeLog(dir, opts.id)}`,
+      );
+      const shutdown = (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        void running.stop().finally(() => {
+          log.flush();
+          process.exit(0);
+        });
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    });
+}

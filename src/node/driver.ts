@@ -1,0 +1,242 @@
+/**
+ * The replica driver: feeds events into the pure PBFT replica and performs the actions it returns,
+ * in order, as etcd's raft node performs a Ready: persist records durably (synchronous=FULL) before
+ * any later send; deliver committed blocks to storage in one durable transaction each, then report
+ * them executed; run external validity checks asynchronously and feed their results back.
+ *
+ * Events are queued and stepped one at a time, never re-entrantly: an action that produces a new
+ * event (a delivered block becoming executed, a validation finishing) queues it behind the actions
+ * of the current step, so the replica always sees a consistent order.
+ */
+import type { Logger } from 'pino';
+import type { Replica } from '../consensus/replica.ts';
+import type { Action, CertifiedBlock, Event, PersistRecord } from '../consensus/types.ts';
+import { stateTransferBlocksPerRequestMax } from '../constants.ts';
+import type { Height, ValidatorId } from '../encoding/brand.ts';
+import { assert } from '../errors.ts';
+import type { Block, CommitCertificate, Transaction } from '../ledger/types.ts';
+import type { Transport } from '../net/transport.ts';
+import type { Store } from '../storage/store.ts';
+import type { BlockState, LedgerApp } from './application.ts';
+import { recordSeq, toStored } from './records.ts';
+
+export type NodeEvent = Event<Block, Transaction>;
+
+export interface DriverHooks {
+  /** A block is durably stored and the app's committed state advanced. */
+  readonly onCommitted: (state: BlockState, block: Block, certificate: CommitCertificate) => void;
+  readonly onReply: (action: Extract<Action<Block>, { kind: 'reply' }>) => void;
+  readonly onViewChanged: (view: number, primary: number) => void;
+  /** A fatal inconsistency (a certified block that does not apply): the node must stop. */
+  readonly onFatal: (error: Error) => void;
+}
+
+export interface DriverOptions {
+  readonly replica: Replica<Block, Transaction>;
+  readonly app: LedgerApp;
+  readonly store: Store;
+  readonly transport: Transport;
+  readonly logger: Logger;
+  readonly hooks: DriverHooks;
+  /** The latest persisted 'view' record at start (from the restored log), if any. */
+  readonly lastViewRecord?: PersistRecord<Block>;
+  readonly onBlockValidated?: (valid: boolean, ms: number) => void;
+}
+
+/** Messages between nodes that are not PBFT messages: transaction gossip and state transfer. */
+export type NodeMessage =
+  | { readonly kind: 'tx'; readonly tx: unknown }
+  | { readonly kind: 'get-blocks'; readonly fromHeight: number; readonly toHeight: number }
+  | { readonly kind: 'blocks'; readonly blocks: readonly CertifiedBlock<Block>[] };
+
+export class ReplicaDriver {
+  readonly #replica: Replica<Block, Transaction>;
+  readonly #app: LedgerApp;
+  readonly #store: Store;
+  readonly #transport: Transport;
+  readonly #log: Logger;
+  readonly #hooks: DriverHooks;
+  readonly #onBlockValidated: DriverOptions['onBlockValidated'];
+  readonly #queue: NodeEvent[] = [];
+  #pumping = false;
+  #stopped = false;
+  #lastViewRecord: PersistRecord<Block> | undefined;
+  #stableSeq = 0;
+  /** Validations in flight, so one proposal is checked once however often it is asked about. */
+  readonly #validating = new Set<string>();
+
+  constructor(options: DriverOptions) {
+    this.#replica = options.replica;
+    this.#app = options.app;
+    this.#store = options.store;
+    this.#transport = options.transport;
+    this.#log = options.logger;
+    this.#hooks = options.hooks;
+    this.#lastViewRecord = options.lastViewRecord;
+    this.#onBlockValidated = options.onBlockValidated;
+    this.#stableSeq = options.replica.stableCheckpoint.seq;
+  }
+
+  get replica(): Replica<Block, Transaction> {
+    return this.#replica;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#queue.length = 0;
+  }
+
+  /** Queues an event and steps the replica through everything queued, unless already doing so. */
+  push(event: NodeEvent): void {
+    if (this.#stopped) return;
+    this.#queue.push(event);
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+        const actions = this.#replica.step(next);
+        this.perform(actions);
+        if (this.#stopped) break;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  private perform(actions: readonly Action<Block>[]): void {
+    for (const action of actions) {
+      if (this.#stopped) return;
+      switch (action.kind) {
+        case 'persist':
+          this.persist(action.records);
+          break;
+        case 'send':
+          this.#transport.send(action.to, action.message);
+          break;
+        case 'broadcast':
+          this.#transport.broadcast(action.message);
+          break;
+        case 'deliver':
+          this.deliver(action.height, action.block, action.certificate);
+          break;
+        case 'validate':
+          this.validate(action);
+          break;
+        case 'request-blocks':
+          this.#transport.send(action.to, {
+            kind: 'get-blocks',
+            fromHeight: action.fromHeight,
+            toHeight: action.toHeight,
+          } satisfies NodeMessage);
+          break;
+        case 'reply':
+          this.#hooks.onReply(action);
+          break;
+        case 'view-changed':
+          this.#log.info({ view: action.view, primary: action.primary }, 'entered a new view');
+          this.#hooks.onViewChanged(action.view, action.primary);
+          break;
+      }
+    }
+  }
+
+  /**
+   * Makes records durable before anything after them in the step happens. View records are stored
+   * under the current stable checkpoint so pruning never loses the newest view, and when a new
+   * stable checkpoint is persisted the newest view record is re-stored under it before the log
+   * below it is pruned.
+   */
+  private persist(records: readonly PersistRecord<Block>[]): void {
+    if (records.length === 0) return;
+    const stored = records.map((record) => {
+      if (record.kind === 'view') {
+        this.#lastViewRecord = record;
+        return toStored(record, this.#stableSeq);
+      }
+      return toStored(record);
+    });
+    this.#store.appendConsensusRecords(stored);
+    for (const record of records) {
+      if (record.kind !== 'stable-checkpoint') continue;
+      const seq = recordSeq(record);
+      if (seq <= this.#stableSeq) continue;
+      this.#stableSeq = seq;
+      if (this.#lastViewRecord !== undefined) {
+        this.#store.appendConsensusRecords([toStored(this.#lastViewRecord, seq)]);
+      }
+      const pruned = this.#store.pruneConsensusRecords(seq);
+      this.#log.debug({ seq, pruned }, 'pruned the consensus log below the stable checkpoint');
+    }
+  }
+
+  private deliver(height: Height, block: Block, certificate: CommitCertificate): void {
+    let next: BlockState;
+    try {
+      next = this.#app.commitState(block);
+    } catch (error) {
+      // A block with 2f+1 commit signatures that does not apply here means this node's state
+      // disagrees with the quorum: continuing would serve a wrong chain.
+      this.#hooks.onFatal(
+        new Error(
+          `committed block ${height} does not apply on this node's state: ${(error as Error).message}`,
+        ),
+      );
+      this.stop();
+      return;
+    }
+    assert(next.header.height === height, 'deliver height matches the block');
+    this.#store.appendBlock({ block, certificate, changes: next.changes });
+    this.#app.advance(next);
+    this.#hooks.onCommitted(next, block, certificate);
+    this.#queue.push({ kind: 'block-executed', height, hash: next.hash });
+  }
+
+  private validate(action: Extract<Action<Block>, { kind: 'validate' }>): void {
+    const key = `${action.view}/${action.seq}/${action.digest}`;
+    if (this.#validating.has(key)) return;
+    this.#validating.add(key);
+    const started = performance.now();
+    this.#app
+      .validate(action.block)
+      .catch((error: unknown) => ({
+        valid: false as const,
+        reason: `validation failed: ${(error as Error).message}`,
+      }))
+      .then((result) => {
+        this.#validating.delete(key);
+        this.#onBlockValidated?.(result.valid, performance.now() - started);
+        if (!result.valid) {
+          this.#log.warn(
+            { seq: action.seq, view: action.view, reason: result.reason },
+            'voting against a proposed block',
+          );
+        }
+        const base = {
+          kind: 'validation-result' as const,
+          view: action.view,
+          seq: action.seq,
+          digest: action.digest,
+        };
+        this.push(result.valid ? { ...base, valid: true } : { ...base, valid: false, reason: result.reason });
+      });
+  }
+
+  /** A peer asks for committed blocks: answer from storage, bounded in count and bytes. */
+  answerBlocks(from: ValidatorId, fromHeight: number, toHeight: number, bytesMax: number): void {
+    const tip = this.#store.tip().height;
+    if (!Number.isSafeInteger(fromHeight) || !Number.isSafeInteger(toHeight) || fromHeight < 1) return;
+    const last = Math.min(toHeight, tip, fromHeight + stateTransferBlocksPerRequestMax - 1);
+    if (last < fromHeight) return;
+    const stored = this.#store.blocks(fromHeight, last - fromHeight + 1);
+    const blocks: CertifiedBlock<Block>[] = [];
+    let bytes = 0;
+    for (const s of stored) {
+      if (s.certificate === null) continue;
+      const size = Buffer.byteLength(JSON.stringify(s.block)) + 2048;
+      if (blocks.length > 0 && bytes + size > bytesMax) break;
+      bytes += size;
+      blocks.push({ block: s.block, certificate: s.certificate });
+    }
+    if (blocks.length > 0) this.#transport.send(from, { kind: 'blocks', blocks } satisfies NodeMessage);
+  }
+}

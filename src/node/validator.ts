@@ -1,0 +1,550 @@
+/**
+ * A running validator: the facade the HTTP API calls (src/api/facade.ts), on top of the replica
+ * driver, the ledger application, the store and the peer transport.
+ *
+ * The article's flow (validateHash): the current hash is answered from the in-memory committed
+ * state (a Map lookup, no I/O). A new hash is looked up on the validator-facing config server B;
+ * if B offers it as a version newer than the current one, this node signs an attest transaction,
+ * hands it to its replica and gossips it to every other validator (so a faulty primary cannot
+ * censor it), then waits for the truth: the block that makes the hash current commits ('added'),
+ * a committed block makes the attest impossible ('rejected'), or the deadline passes ('timeout').
+ * Concurrent validations of one hash share one attest.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type {
+  BlockRecord,
+  NodeFacade,
+  NodeStatus,
+  PeerStatus,
+  Readiness,
+  SubmitOptions,
+  SubmitResult,
+  TxRecord,
+  ValidateOptions,
+  ValidateResult,
+} from '../api/facade.ts';
+import type { Replica } from '../consensus/replica.ts';
+import type { Action, ConsensusMessage } from '../consensus/types.ts';
+import { frameBytesMax, pendingValidationsMax, validateHashTimeoutMs } from '../constants.ts';
+import {
+  type BlockHash,
+  type Hash32Hex,
+  type Height,
+  isHash32Hex,
+  type TargetName,
+  type TxId,
+  type ValidatorId,
+  type View,
+} from '../encoding/brand.ts';
+import { checkTransaction, parseTransaction, quorum, signAsValidator } from '../ledger/index.ts';
+import type {
+  AttestBody,
+  Block,
+  CommitCertificate,
+  Genesis,
+  TargetEntry,
+  Transaction,
+} from '../ledger/types.ts';
+import type { Transport } from '../net/transport.ts';
+import type { Store, StoredBlock } from '../storage/store.ts';
+import type { BlockState, LedgerApp } from './application.ts';
+import type { ConfigSourceClient } from './config-source.ts';
+import type { NodeMessage, ReplicaDriver } from './driver.ts';
+import { sanitizeCertifiedBlocks, sanitizeConsensusMessage } from './messages.ts';
+import type { NodeMetrics } from './metrics.ts';
+import type { TxSignatureChecker } from './verifier.ts';
+
+interface Waiter<T> {
+  readonly resolve: (value: T) => void;
+}
+
+/** One attest this node submitted for a (target, hash), and everyone waiting for its outcome. */
+interface PendingValidation {
+  readonly target: TargetName;
+  readonly sha256: Hash32Hex;
+  readonly tx: Transaction;
+  readonly txId: TxId;
+  readonly waiters: Set<Waiter<ValidateResult>>;
+}
+
+/** A transaction submitted through submitTx, waiting for its commit. */
+interface PendingSubmission {
+  readonly tx: Transaction;
+  readonly waiters: Set<Waiter<SubmitResult>>;
+}
+
+export interface ValidatorNodeOptions {
+  readonly id: ValidatorId;
+  readonly genesis: Genesis;
+  readonly key: KeyObject;
+  readonly store: Store;
+  readonly app: LedgerApp;
+  readonly transport: Transport;
+  readonly configSource: ConfigSourceClient;
+  readonly txChecker: TxSignatureChecker;
+  readonly metrics: NodeMetrics;
+  readonly logger: Logger;
+  readonly validateTimeoutMs?: number;
+}
+
+export class ValidatorNode implements NodeFacade {
+  readonly genesis: Genesis;
+  readonly id: ValidatorId;
+  readonly #key: KeyObject;
+  readonly #store: Store;
+  readonly #app: LedgerApp;
+  readonly #transport: Transport;
+  readonly #configSource: ConfigSourceClient;
+  readonly #txChecker: TxSignatureChecker;
+  readonly #metrics: NodeMetrics;
+  readonly #log: Logger;
+  readonly #validateTimeoutMs: number;
+  readonly #startedMs = Date.now();
+  #driver: ReplicaDriver | null = null;
+  /** (target, sha256) -> the attest in flight for it. */
+  readonly #validations = new Map<string, PendingValidation>();
+  readonly #validationsByTx = new Map<TxId, PendingValidation>();
+  readonly #submissions = new Map<TxId, PendingSubmission>();
+  /** What peers' messages showed: highest view and sequence number per validator. */
+  readonly #peerViews = new Map<number, { view: number; seq: number; lastMs: number }>();
+
+  constructor(options: ValidatorNodeOptions) {
+    this.genesis = options.genesis;
+    this.id = options.id;
+    this.#key = options.key;
+    this.#store = options.store;
+    this.#app = options.app;
+    this.#transport = options.transport;
+    this.#configSource = options.configSource;
+    this.#txChecker = options.txChecker;
+    this.#metrics = options.metrics;
+    this.#log = options.logger;
+    this.#validateTimeoutMs = options.validateTimeoutMs ?? validateHashTimeoutMs;
+  }
+
+  attach(driver: ReplicaDriver): void {
+    this.#driver = driver;
+  }
+
+  get metrics(): Registry {
+    return this.#metrics.registry;
+  }
+
+  private get replica(): Replica<Block, Transaction> {
+    if (this.#driver === null) throw new Error('the node is not started');
+    return this.#driver.replica;
+  }
+
+  // --- Status ------------------------------------------------------------------------------------
+
+  status(): NodeStatus {
+    const replica = this.replica;
+    const transportPeers = new Map(this.#transport.peerStatus().map((p) => [p.id as number, p]));
+    const now = Date.now();
+    const peers: PeerStatus[] = this.genesis.validators
+      .filter((v) => v.id !== this.id)
+      .map((v) => {
+        const link = transportPeers.get(v.id);
+        const seen = this.#peerViews.get(v.id);
+        return {
+          id: v.id,
+          apiUrl: v.apiUrl,
+          peerAddress: v.peerAddress,
+          connected: link?.connected ?? false,
+          lastMessageAgoMs: link?.lastSeenMs == null ? null : Math.max(0, now - link.lastSeenMs),
+          view: seen === undefined ? null : (seen.view as View),
+          height: seen === undefined ? null : (seen.seq as Height),
+        };
+      });
+    const committed = this.#app.committed;
+    return {
+      id: this.id,
+      chainId: this.genesis.chainId,
+      view: replica.view,
+      height: committed.header.height,
+      tipHash: committed.hash,
+      primary: replica.primary,
+      viewChanging: replica.status === 'view-change',
+      pendingTxs: replica.pendingRequests,
+      uptimeMs: now - this.#startedMs,
+      peers,
+    };
+  }
+
+  ready(): Readiness {
+    const reasons: string[] = [];
+    const connected = this.#transport.peerStatus().filter((p) => p.connected).length;
+    const needed = quorum(this.genesis.validators.length);
+    if (connected + 1 < needed) {
+      reasons.push(
+        `only ${connected + 1} of ${this.genesis.validators.length} validators are reachable (this one included); ` +
+          `a quorum is ${needed}: start the others or check their peer ports`,
+      );
+    }
+    const height: number = this.#app.committed.header.height;
+    let highest = height;
+    for (const seen of this.#peerViews.values()) highest = Math.max(highest, seen.seq - 1);
+    // Peers' sequence numbers run ahead of their commits by the pipeline; only a large gap is lag.
+    if (highest - height > 16) {
+      reasons.push(`catching up: at height ${height}, peers are at about ${highest}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  // --- Reads -------------------------------------------------------------------------------------
+
+  tip(): BlockRecord {
+    const tip = this.#store.tip();
+    const stored = this.#store.blockByHeight(tip.height);
+    if (stored === null) throw new Error(`the store has no block at its tip height ${tip.height}`);
+    return toRecord(stored);
+  }
+
+  blocks(from: Height, limit: number): readonly BlockRecord[] {
+    return this.#store.blocks(from, limit).map(toRecord);
+  }
+
+  blockByHeight(height: Height): BlockRecord | undefined {
+    const stored = this.#store.blockByHeight(height);
+    return stored === null ? undefined : toRecord(stored);
+  }
+
+  blockByHash(hash: BlockHash): BlockRecord | undefined {
+    const stored = this.#store.blockByHash(hash);
+    return stored === null ? undefined : toRecord(stored);
+  }
+
+  tx(id: TxId): TxRecord | undefined {
+    const stored = this.#store.txById(id);
+    if (stored === null) return undefined;
+    const block = this.#store.blockByHeight(stored.height);
+    if (block === null) return undefined;
+    return {
+      txId: stored.txId,
+      tx: stored.tx,
+      height: stored.height,
+      blockHash: block.hash,
+      index: stored.index,
+    };
+  }
+
+  currentTarget(target: TargetName): TargetEntry | undefined {
+    return this.#app.committed.state.target(target);
+  }
+
+  targetHistory(target: TargetName, limit: number): readonly TargetEntry[] {
+    const items = this.#store.targetHistory(target);
+    const newest = items.slice(-limit).reverse();
+    return newest.map((item) => ({
+      kind: 'target',
+      target: item.target,
+      source: item.type,
+      version: item.version,
+      sha256: item.sha256,
+      size: item.size,
+      mediaType: mediaTypeOf(this.#store, item.txId),
+      height: item.height,
+      txId: item.txId,
+    }));
+  }
+
+  // --- The article's flow ------------------------------------------------------------------------
+
+  async validateHash(target: TargetName, sha256: Hash32Hex, opts: ValidateOptions): Promise<ValidateResult> {
+    const started = performance.now();
+    const result = await this.decide(target, sha256, opts);
+    this.#metrics.validations.inc({ outcome: result.outcome });
+    this.#metrics.validationLatency.observe(
+      { outcome: result.outcome },
+      (performance.now() - started) / 1000,
+    );
+    return result;
+  }
+
+  private async decide(
+    target: TargetName,
+    sha256: Hash32Hex,
+    opts: ValidateOptions,
+  ): Promise<ValidateResult> {
+    const current = this.#app.committed.state.target(target);
+    if (current !== undefined && current.sha256 === sha256) return { outcome: 'current', entry: current };
+    if (!isHash32Hex(sha256))
+      return { outcome: 'rejected', reason: 'a configuration hash is 64 lower-case hex characters' };
+
+    const key = `${target}\u0000${sha256}`;
+    const pending = this.#validations.get(key);
+    if (pending !== undefined) return this.wait(pending, opts);
+
+    const lookup = await this.#configSource.lookup(target, sha256);
+    if (!lookup.ok) return { outcome: 'unavailable', reason: lookup.reason };
+    const offer = lookup.offer;
+    if (offer === undefined) {
+      return { outcome: 'rejected', reason: `config server B does not offer ${sha256} for target ${target}` };
+    }
+    // The state may have moved while B answered.
+    const now = this.#app.committed.state.target(target);
+    if (now !== undefined && now.sha256 === sha256) return { outcome: 'current', entry: now };
+    if (now !== undefined && offer.version <= now.version) {
+      return {
+        outcome: 'rejected',
+        reason: `version ${offer.version} is not newer than the current version ${now.version}: a rollback is refused`,
+      };
+    }
+    const again = this.#validations.get(key);
+    if (again !== undefined) return this.wait(again, opts);
+    if (this.#validations.size >= pendingValidationsMax) {
+      return {
+        outcome: 'unavailable',
+        reason: 'too many validations are in flight on this validator; retry shortly',
+      };
+    }
+
+    const body: AttestBody = {
+      type: 'attest',
+      chainId: this.genesis.chainId,
+      target,
+      version: offer.version,
+      sha256,
+      size: offer.size,
+      submitter: this.id,
+    };
+    const tx = signAsValidator(body, this.id, this.#key);
+    const txId = this.#app.idOf(tx);
+    this.#txChecker.markOwn(txId);
+    const entry: PendingValidation = { target, sha256, tx, txId, waiters: new Set() };
+    this.#validations.set(key, entry);
+    this.#validationsByTx.set(txId, entry);
+    const waiting = this.wait(entry, opts);
+    this.submitToConsensus(tx);
+    return waiting;
+  }
+
+  private wait(entry: PendingValidation, opts: ValidateOptions): Promise<ValidateResult> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter<ValidateResult> = {
+        resolve: (value) => {
+          if (timer !== undefined) clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', onAbort);
+          entry.waiters.delete(waiter);
+          resolve(value);
+        },
+      };
+      const onAbort = () => waiter.resolve({ outcome: 'timeout', reason: 'the client went away' });
+      timer = setTimeout(
+        () =>
+          waiter.resolve({
+            outcome: 'timeout',
+            reason: `consensus did not decide within ${this.#validateTimeoutMs} ms; the hash may still be added: ask again`,
+          }),
+        this.#validateTimeoutMs,
+      );
+      entry.waiters.add(waiter);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // --- Transactions ----------------------------------------------------------------------------
+
+  async submitTx(raw: Transaction, opts: SubmitOptions): Promise<SubmitResult> {
+    let tx: Transaction;
+    try {
+      tx = parseTransaction(raw);
+    } catch (error) {
+      const e = error as { code?: string; message: string };
+      return { status: 'rejected', txId: '' as TxId, code: e.code ?? 'TX_INVALID', reason: e.message };
+    }
+    const id = this.#app.idOf(tx);
+    const stored = this.#store.txById(id);
+    if (stored !== null) {
+      const block = this.#store.blockByHeight(stored.height);
+      if (block !== null)
+        return { status: 'committed', txId: id, height: stored.height, blockHash: block.hash };
+    }
+    const state = this.#app.committed.state;
+    await this.#txChecker.check(id, tx, state);
+    const check = checkTransaction(this.genesis, state, tx, { signatureChecked: this.#txChecker.isChecked });
+    if (!check.ok)
+      return { status: 'rejected', txId: id, code: check.error.code, reason: check.error.message };
+    let entry = this.#submissions.get(id);
+    const first = entry === undefined;
+    if (entry === undefined) {
+      entry = { tx, waiters: new Set() };
+      this.#submissions.set(id, entry);
+    }
+    const pendingEntry = entry;
+    const result = new Promise<SubmitResult>((resolve) => {
+      const timer = setTimeout(
+        () => waiter.resolve({ status: 'pending', txId: id }),
+        Math.max(0, opts.waitMs),
+      );
+      const waiter: Waiter<SubmitResult> = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          pendingEntry.waiters.delete(waiter);
+          if (pendingEntry.waiters.size === 0 && value.status !== 'pending') this.#submissions.delete(id);
+          resolve(value);
+        },
+      };
+      pendingEntry.waiters.add(waiter);
+    });
+    if (first) this.submitToConsensus(tx);
+    return result;
+  }
+
+  /** Hands a transaction to the local replica and gossips it to every other validator. */
+  private submitToConsensus(tx: Transaction): void {
+    this.#transport.broadcast({ kind: 'tx', tx } satisfies NodeMessage);
+    this.#driver?.push({ kind: 'request', request: tx });
+  }
+
+  // --- Events from the driver and the transport ----------------------------------------------------
+
+  /** A block is durably committed: answer everyone whose outcome it decides. */
+  onCommitted(state: BlockState, block: Block, _certificate: CommitCertificate): void {
+    this.#metrics.committedBlocks.inc();
+    this.#metrics.committedTxs.inc(block.txs.length);
+    if (this.#validations.size === 0 && this.#submissions.size === 0) return;
+    const height = state.header.height;
+    for (const tx of block.txs) {
+      const id = this.#app.idOf(tx);
+      const submission = this.#submissions.get(id);
+      if (submission !== undefined) {
+        this.#submissions.delete(id);
+        for (const w of [...submission.waiters])
+          w.resolve({ status: 'committed', txId: id, height, blockHash: state.hash });
+      }
+      const body = tx.body;
+      if (body.type !== 'attest' && body.type !== 'release') continue;
+      const key = `${body.target}\u0000${body.sha256}`;
+      const pending = this.#validations.get(key);
+      if (pending === undefined) continue;
+      // Whoever submitted it, the hash is now in a committed block of this chain.
+      this.finishValidation(pending, { outcome: 'added', txId: id, height, blockHash: state.hash });
+    }
+    // What is left may have become impossible (a newer version committed meanwhile).
+    const committedState = state.state;
+    for (const pending of [...this.#validations.values()]) {
+      const check = checkTransaction(this.genesis, committedState, pending.tx, {
+        signatureChecked: this.#txChecker.isChecked,
+      });
+      if (!check.ok) {
+        this.finishValidation(pending, { outcome: 'rejected', reason: check.error.message });
+      }
+    }
+    for (const [id, submission] of [...this.#submissions]) {
+      const check = checkTransaction(this.genesis, committedState, submission.tx, {
+        signatureChecked: this.#txChecker.isChecked,
+      });
+      if (!check.ok) {
+        this.#submissions.delete(id);
+        for (const w of [...submission.waiters]) {
+          w.resolve({ status: 'rejected', txId: id, code: check.error.code, reason: check.error.message });
+        }
+      }
+    }
+  }
+
+  private finishValidation(pending: PendingValidation, result: ValidateResult): void {
+    this.#validations.delete(`${pending.target}\u0000${pending.sha256}`);
+    this.#validationsByTx.delete(pending.txId);
+    for (const w of [...pending.waiters]) w.resolve(result);
+  }
+
+  onReply(action: Extract<Action<Block>, { kind: 'reply' }>): void {
+    const id = action.requestId as TxId;
+    const result = action.result;
+    if (result.status !== 'rejected') return; // commits are answered from the delivered block
+    const pending = this.#validationsByTx.get(id);
+    if (pending !== undefined) {
+      this.finishValidation(pending, {
+        outcome: 'unavailable',
+        reason: `consensus refused the attest: ${result.reason}`,
+      });
+    }
+    const submission = this.#submissions.get(id);
+    if (submission !== undefined) {
+      this.#submissions.delete(id);
+      for (const w of [...submission.waiters]) {
+        w.resolve({ status: 'rejected', txId: id, code: 'TX_REFUSED', reason: result.reason });
+      }
+    }
+  }
+
+  /** Everything a peer sends: PBFT messages, gossiped transactions, state transfer. */
+  onPeerMessage(from: ValidatorId, message: Record<string, unknown>): void {
+    const driver = this.#driver;
+    if (driver === null) return;
+    switch (message.kind) {
+      case 'tx':
+        this.onGossipedTx(message.tx);
+        return;
+      case 'get-blocks':
+        driver.answerBlocks(from, Number(message.fromHeight), Number(message.toHeight), blocksAnswerBytesMax);
+        return;
+      case 'blocks': {
+        const blocks = sanitizeCertifiedBlocks(message.blocks, this.genesis.validators.length);
+        if (blocks !== null && blocks.length > 0) driver.push({ kind: 'blocks', from, blocks });
+        return;
+      }
+      default: {
+        const consensus = sanitizeConsensusMessage(message, from, this.genesis.validators.length);
+        if (consensus === null) {
+          this.#log.debug({ from, kind: String(message.kind) }, 'dropped a malformed peer message');
+          return;
+        }
+        this.notePeer(from, consensus);
+        driver.push({ kind: 'message', from, message: consensus });
+      }
+    }
+  }
+
+  private onGossipedTx(raw: unknown): void {
+    let tx: Transaction;
+    try {
+      tx = parseTransaction(raw);
+    } catch {
+      return;
+    }
+    const id = this.#app.idOf(tx);
+    void this.#txChecker.check(id, tx, this.#app.committed.state).then((ok) => {
+      if (ok) this.#driver?.push({ kind: 'request', request: tx });
+    });
+  }
+
+  private notePeer(from: ValidatorId, message: ConsensusMessage<Block>): void {
+    const seen = this.#peerViews.get(from) ?? { view: 0, seq: 0, lastMs: 0 };
+    if ('view' in message && typeof message.view === 'number') seen.view = Math.max(seen.view, message.view);
+    if ('newView' in message && typeof message.newView === 'number')
+      seen.view = Math.max(seen.view, message.newView);
+    if ('seq' in message && typeof message.seq === 'number') seen.seq = Math.max(seen.seq, message.seq);
+    seen.lastMs = Date.now();
+    this.#peerViews.set(from, seen);
+  }
+
+  /** Answers every waiter with 'unavailable' (the node is shutting down). */
+  close(): void {
+    for (const pending of [...this.#validations.values()]) {
+      this.finishValidation(pending, { outcome: 'unavailable', reason: 'the validator is shutting down' });
+    }
+    for (const [id, submission] of this.#submissions) {
+      for (const w of [...submission.waiters]) w.resolve({ status: 'pending', txId: id });
+    }
+    this.#submissions.clear();
+  }
+}
+
+/** A state-transfer answer leaves room under the frame limit for its envelope. */
+const blocksAnswerBytesMax = frameBytesMax - 512 * 1024;
+
+function toRecord(stored: StoredBlock): BlockRecord {
+  return { hash: stored.hash, block: stored.block, certificate: stored.certificate };
+}
+
+function mediaTypeOf(store: Store, txId: TxId): string {
+  const stored = store.txById(txId);
+  const body = stored?.tx.body;
+  return body !== undefined && body.type === 'release' ? body.mediaType : 'application/octet-stream';
+}

@@ -1,0 +1,148 @@
+/**
+ * Signature checks for the node, done once each.
+ *
+ * ConsensusVerifier backs the replica's synchronous Verifier: a bounded cache of results keyed by
+ * (validator, domain, signature, payload), so nested signatures that the replica checks again
+ * (prepared certificates inside view-changes, view-changes inside a new-view) cost a lookup.
+ *
+ * TxSignatureChecker verifies the signatures of incoming transactions on libuv's thread pool
+ * (crypto.verify's callback form), off the event loop, and remembers the ids of transactions whose
+ * every signature verified. The ledger's signatureChecked hint then skips those checks when the
+ * transaction is applied, so each transaction signature is verified once per node.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Verifier } from '../consensus/types.ts';
+import { signatureCacheMax } from '../constants.ts';
+import type { DomainTag } from '../crypto/domains.ts';
+import { publicKeyFromHex, verify, verifyAsync } from '../crypto/ed25519.ts';
+import type { SignatureHex, TxId, ValidatorId } from '../encoding/brand.ts';
+import { canonicalString } from '../encoding/canonical.ts';
+import { type LedgerState, txDomain } from '../ledger/index.ts';
+import type { Genesis, Transaction } from '../ledger/types.ts';
+
+/** A bounded set or map that forgets its oldest entries first. */
+class BoundedMap<K, V> {
+  readonly #map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(key: K): V | undefined {
+    return this.#map.get(key);
+  }
+  has(key: K): boolean {
+    return this.#map.has(key);
+  }
+  set(key: K, value: V): void {
+    if (!this.#map.has(key) && this.#map.size >= this.max) {
+      const oldest = this.#map.keys().next();
+      if (oldest.done !== true) this.#map.delete(oldest.value);
+    }
+    this.#map.set(key, value);
+  }
+  get size(): number {
+    return this.#map.size;
+  }
+}
+
+export class ConsensusVerifier implements Verifier {
+  readonly #keys: readonly KeyObject[];
+  readonly #cache = new BoundedMap<string, boolean>(signatureCacheMax);
+  checks = 0;
+  hits = 0;
+
+  constructor(genesis: Genesis) {
+    this.#keys = genesis.validators.map((v) => publicKeyFromHex(v.publicKey));
+  }
+
+  verify(domain: DomainTag, payload: unknown, signature: SignatureHex, validator: ValidatorId): boolean {
+    const key = this.#keys[validator];
+    if (key === undefined || typeof signature !== 'string') return false;
+    let text: string;
+    try {
+      text = canonicalString(payload);
+    } catch {
+      return false;
+    }
+    const cacheKey = `${validator}\u0000${domain}\u0000${signature}\u0000${text}`;
+    const known = this.#cache.get(cacheKey);
+    if (known !== undefined) {
+      this.hits++;
+      return known;
+    }
+    this.checks++;
+    let ok: boolean;
+    try {
+      ok = verify(domain, payload, signature, key);
+    } catch {
+      ok = false;
+    }
+    this.#cache.set(cacheKey, ok);
+    return ok;
+  }
+}
+
+export class TxSignatureChecker {
+  readonly #genesis: Genesis;
+  readonly #validatorKeys: readonly KeyObject[];
+  readonly #adminKeys = new Map<string, KeyObject>();
+  readonly #verified = new BoundedMap<TxId, true>(signatureCacheMax);
+
+  constructor(genesis: Genesis) {
+    this.#genesis = genesis;
+    this.#validatorKeys = genesis.validators.map((v) => publicKeyFromHex(v.publicKey));
+    for (const admin of genesis.admins) this.#adminKeys.set(admin.id, publicKeyFromHex(admin.publicKey));
+  }
+
+  /** The ledger's hint: true only for ids whose every signature this node verified. */
+  readonly isChecked = (id: TxId): boolean => this.#verified.has(id);
+
+  /** Marks a transaction this node signed itself (its signature is valid by construction). */
+  markOwn(id: TxId): void {
+    this.#verified.set(id, true);
+  }
+
+  /**
+   * Verifies every signature of a parsed transaction on the thread pool. Resolves true and
+   * remembers the id when all verify with the keys the signer rules name; false otherwise
+   * (unknown signer, bad signature). The ledger still enforces the signer rules themselves.
+   */
+  async check(id: TxId, tx: Transaction, state: LedgerState): Promise<boolean> {
+    if (this.#verified.has(id)) return true;
+    const domain = txDomain(tx.body);
+    const checks: Promise<boolean>[] = [];
+    for (const approval of tx.signatures) {
+      const key = this.keyOf(tx, approval.signer, state);
+      if (key === undefined) return false;
+      checks.push(verifyAsync(domain, tx.body, approval.signature, key));
+    }
+    const results = await Promise.all(checks);
+    const ok = results.length > 0 && results.every(Boolean);
+    if (ok) this.#verified.set(id, true);
+    return ok;
+  }
+
+  private keyOf(tx: Transaction, signer: string, state: LedgerState): KeyObject | undefined {
+    const body = tx.body;
+    switch (body.type) {
+      case 'attest': {
+        if (signer !== String(body.submitter)) return undefined;
+        return this.#validatorKeys[body.submitter];
+      }
+      case 'release':
+      case 'device-enroll':
+      case 'device-revoke':
+        return this.#adminKeys.get(signer);
+      case 'device-report': {
+        const device = state.device(body.deviceId);
+        if (device === undefined || signer !== body.deviceId) return undefined;
+        try {
+          return publicKeyFromHex(device.publicKey);
+        } catch {
+          return undefined;
+        }
+      }
+    }
+  }
+
+  get genesis(): Genesis {
+    return this.#genesis;
+  }
+}
