@@ -94,8 +94,18 @@ export function applyBlock(
   if (typeof block !== 'object' || block === null || !Array.isArray(block.txs)) {
     blockError('header', 'a block is an object {header, txs[]}', parent.height + 1);
   }
-  const header = parseBlockHeader(block.header);
   const height = (parent.height + 1) as Height;
+  let header: BlockHeader;
+  try {
+    header = parseBlockHeader(block.header);
+  } catch (error) {
+    if (!(error instanceof LedgerError)) throw error;
+    throw new LedgerError('BLOCK_INVALID', {
+      ...error.data,
+      reason: `block ${height}: ${error.data.reason}`,
+      height,
+    });
+  }
   checkHeaderLinks(genesis, parent, header, height);
   if (block.txs.length > blockTxsMax) {
     blockError(

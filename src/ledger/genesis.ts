@@ -141,13 +141,14 @@ function parseConfigSources(value: unknown): ConfigSource[] {
   requireUnique(sources, (s) => s.id, 'configSources', 'id');
   // Independence is the point of two sources: one server must not play both roles.
   requireUnique(sources, (s) => s.url, 'configSources', 'url');
+  const purpose = {
+    'device-facing': 'devices download from it',
+    'validator-facing': 'validators check against it',
+  };
   for (const role of ['device-facing', 'validator-facing'] as const) {
     const count = sources.filter((s) => s.role === role).length;
     if (count !== 1) {
-      check.fail(
-        'configSources',
-        `needs exactly one ${role} source (devices download from it), found ${count}`,
-      );
+      check.fail('configSources', `needs exactly one ${role} source (${purpose[role]}), found ${count}`);
     }
   }
   return sources;
