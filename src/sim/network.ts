@@ -104,6 +104,21 @@ export class SimNetwork {
     return { delaysMs: delays, dropped: undefined, duplicated };
   }
 
+  /**
+   * A client's request to replica `to`. Clients sit outside the partitions (they reach any
+   * replica that is up) but suffer the same loss and delay, and a slow replica is slow for them too.
+   */
+  routeFromClient(to: number): Routing {
+    this.checkId(to);
+    const c = this.conditions;
+    if (this.rng.chance(c.lossProbability)) return { delaysMs: [], dropped: 'loss', duplicated: false };
+    return {
+      delaysMs: [this.rng.int(c.delayMsMin, c.delayMsMax) + (this.slowMs[to] ?? 0)],
+      dropped: undefined,
+      duplicated: false,
+    };
+  }
+
   private checkId(id: number): void {
     assert(Number.isInteger(id) && id >= 0 && id < this.replicaCount, `no replica ${id} in the network`);
   }
