@@ -79,6 +79,11 @@ export interface SqliteStoreOptions {
    * one it is checked against the stored genesis, and when omitted the stored genesis is used.
    */
   readonly genesis?: Genesis;
+  /**
+   * Benchmarks only: synchronous=NORMAL, which skips the fsync per commit, so a power loss may
+   * lose the last commits. bench/ledger.ts uses it to show what durability costs; a node never does.
+   */
+  readonly unsafeSkipFsync?: boolean;
 }
 
 export class SqliteStore extends RowStore {
@@ -116,7 +121,7 @@ export class SqliteStore extends RowStore {
     const db = new Database(path);
     try {
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      db.pragma(options.unsafeSkipFsync === true ? 'synchronous = NORMAL' : 'synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
       const genesis = initSchema(db, path, options.genesis);
