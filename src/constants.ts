@@ -84,22 +84,6 @@ export const uploadTokenSkewMsMax = 5 * 60_000;
 export const artifactVersionsPageMax = 50_000;
 /** Artifacts one config server indexes (versions over all targets). */
 export const artifactIndexEntriesMax = 1_000_000;
-/** Blocks per GET /v1/blocks page. */
-export const apiBlocksPageMax = 100;
-/** GET /chain returns at most this many of the newest blocks (the article's client reads it whole). */
-export const chainResponseBlocksMax = 1000;
-/** GET /chain stops adding older blocks once this many transactions are in the answer. */
-export const chainResponseTxsMax = 20_000;
-/** Entries per GET /v1/targets/:target/history answer. */
-export const targetHistoryPageMax = 1000;
-/** How long POST /v1/tx may be asked to wait for a commit. */
-export const txWaitMsMax = 30_000;
-/** An upload's signed timestamp may differ from the config server's clock by at most this. */
-export const uploadTokenSkewMsMax = 5 * 60_000;
-/** Versions per GET /v1/targets/:target/versions answer of a config server. */
-export const artifactVersionsPageMax = 1000;
-/** Artifacts one config server indexes (versions over all targets). */
-export const artifactIndexEntriesMax = 1_000_000;
 
 // Storage
 /** Rows one store query returns at most (blocks, history, reports, devices): callers page with cursors. */
@@ -112,10 +96,8 @@ export const consensusRecordsPerAppendMax = 4096;
 // Node (src/node): the validator process around the replica
 /** How long a node waits for its validator-facing config server before calling it unreachable. */
 export const configSourceFetchTimeoutMs = 2000;
-/** A target's version list is refetched on a miss at most this often. */
-export const configSourceRefetchMsMin = 250;
-/** Targets whose config-server offers a node caches. */
-export const configSourceTargetsMax = 1024;
+/** Config-server offers (target, sha256 -> version, size) a node caches. */
+export const configSourceOffersCachedMax = 262_144;
 /** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */
 export const signatureCacheMax = 200_000;
 /** Blocks proposed but not committed whose speculative ledger states a node keeps. */
