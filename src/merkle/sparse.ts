@@ -21,8 +21,8 @@ import { type Hash32Hex, isHash32Hex } from '../encoding/brand.ts';
 import { fromHex, toHex } from '../encoding/bytes.ts';
 
 const PATH_BITS = 256;
-const LEAF_PREFIX = Buffer.of(0x00);
-const INTERNAL_PREFIX = Buffer.of(0x01);
+const LEAF_PREFIX = 0x00;
+const INTERNAL_PREFIX = 0x01;
 /** The hash of an empty subtree, and so the root of an empty tree. */
 const PLACEHOLDER: Buffer = Buffer.alloc(32);
 
@@ -61,12 +61,29 @@ export function keyPath(key: string): Buffer {
   return sha256(key);
 }
 
+/**
+ * Both node kinds hash 65 bytes (a prefix byte and two 32-byte halves). One scratch buffer serves
+ * every call, because hashing is synchronous and the hot path (an update rehashes one whole tree
+ * path) should not allocate a concatenation per level.
+ */
+const scratch = Buffer.alloc(65);
+
+function hash65(prefix: number, first: Uint8Array, second: Uint8Array): Buffer {
+  if (first.byteLength !== 32 || second.byteLength !== 32) {
+    throw new Error('sparse Merkle tree: paths and hashes are 32 bytes');
+  }
+  scratch[0] = prefix;
+  scratch.set(first, 1);
+  scratch.set(second, 33);
+  return sha256(scratch);
+}
+
 export function sparseLeafHash(path: Uint8Array, valueHash: Uint8Array): Buffer {
-  return sha256(Buffer.concat([LEAF_PREFIX, path, valueHash]));
+  return hash65(LEAF_PREFIX, path, valueHash);
 }
 
 function internalHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return sha256(Buffer.concat([INTERNAL_PREFIX, left, right]));
+  return hash65(INTERNAL_PREFIX, left, right);
 }
 
 function bitAt(path: Uint8Array, depth: number): number {
