@@ -7,6 +7,8 @@ import { registerStatusOfBuild } from './commands/about.ts';
 import { registerConfigServer } from './commands/config-server.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
+import { registerSim } from './commands/sim.ts';
+import { registerUp } from './commands/up.ts';
 
 export function buildProgram(): Command {
   const program = new Command('configchain')
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerInit(program);
   registerNode(program);
   registerConfigServer(program);
+  registerUp(program);
+  registerSim(program);
   return program;
 }
 
