@@ -74,6 +74,7 @@ export abstract class RowStore implements Store, RawChain {
   readonly genesis: Genesis;
   readonly genesisHash: Hash32Hex;
   #tip: Tip | null = null;
+  #open = true;
 
   protected constructor(genesis: Genesis) {
     this.genesis = genesis;
@@ -103,7 +104,33 @@ export abstract class RowStore implements Store, RawChain {
   protected abstract writeConsensusRows(rows: readonly ConsensusRow[]): void;
   protected abstract readConsensusRows(): ConsensusRow[];
   protected abstract deleteConsensusRowsBelow(seq: number): number;
-  abstract close(): void;
+  /** Releases whatever keeps the rows (the database connection); called once by close(). */
+  protected abstract closeRows(): void;
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.closeRows();
+  }
+
+  /** For a store whose rows outlive close() (the memory store across a simulated crash). */
+  protected markOpen(): void {
+    this.#open = true;
+  }
+
+  /** A closed store refuses every use: a node that kept a handle past shutdown has a bug. */
+  #guard(): void {
+    if (!this.#open) {
+      throw new StorageError(
+        'CLOSED',
+        'the store is closed; open it again before using it (a node restart does)',
+      );
+    }
+  }
 
   /**
    * Called by a subclass once its rows are reachable: writes block 0 into an empty store, and
@@ -125,11 +152,13 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   tip(): Tip {
+    this.#guard();
     assert(this.#tip !== null, 'a store always has a tip after it opens');
     return this.#tip;
   }
 
   appendBlock(input: AppendInput): Tip {
+    this.#guard();
     const prepared = prepareAppend(this.genesis, this.#tip, input);
     this.writeAppend(prepared);
     // Postcondition, paired with the precondition: what reads back as the tip is what we wrote.
@@ -143,24 +172,29 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   blockByHeight(height: number): StoredBlock | null {
+    this.#guard();
     const row = this.blockRow(height);
     return row === null ? null : this.#stored(row);
   }
 
   blockByHash(hash: string): StoredBlock | null {
+    this.#guard();
     const row = this.blockRowByHash(hash);
     return row === null ? null : this.#stored(row);
   }
 
   blocks(fromHeight: number, limit: number): StoredBlock[] {
+    this.#guard();
     return this.blockRowsFrom(Math.max(0, fromHeight), pageLimit(limit)).map((row) => this.#stored(row));
   }
 
   certificate(height: number): CommitCertificate | null {
+    this.#guard();
     return parseCertificate(this.certificateRow(height), height);
   }
 
   txById(txId: string): StoredTx | null {
+    this.#guard();
     const row = this.txRowById(txId);
     if (row === null) return null;
     return {
@@ -172,6 +206,7 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   txProofData(txId: string): TxProofData | null {
+    this.#guard();
     const row = this.txRowById(txId);
     if (row === null) return null;
     const block = this.blockByHeight(row.height);
@@ -187,6 +222,7 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   targetHistory(target: string, options: HistoryOptions = {}): TargetHistoryItem[] {
+    this.#guard();
     const rows = this.targetRows(target, Math.max(0, options.fromHeight ?? 0), pageLimit(options.limit));
     return rows.map((row) => {
       const tx = parseTx(row);
@@ -208,11 +244,13 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   stateEntry(key: StateKey): StateEntry | null {
+    this.#guard();
     const row = this.stateRowByKey(key);
     return row === null ? null : parseEntry(row);
   }
 
   allStateEntries(): StoredStateEntry[] {
+    this.#guard();
     return this.stateRows().map((row) => ({
       key: row.key as StateKey,
       entry: parseEntry(row),
@@ -221,6 +259,7 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   devices(options: DeviceListOptions = {}): DeviceEntry[] {
+    this.#guard();
     const rows = this.deviceRows(options.afterDeviceId ?? '', pageLimit(options.limit));
     return rows.map((row) => {
       const entry = parseEntry(row);
@@ -230,14 +269,17 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   deviceReports(deviceId: string | null, options: PageOptions = {}): DeviceReportItem[] {
+    this.#guard();
     return this.reportRows(deviceId, pageLimit(options.limit)).map(reportItem);
   }
 
   reportsForTarget(target: string, options: PageOptions = {}): DeviceReportItem[] {
+    this.#guard();
     return this.reportRowsForTarget(target, pageLimit(options.limit)).map(reportItem);
   }
 
   putContent(sha256: string, bytes: Uint8Array): void {
+    this.#guard();
     const limit = this.genesis.policy.contentCopyBytesMax;
     if (bytes.byteLength > limit) {
       throw new StorageError(
@@ -259,6 +301,7 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   getContent(sha256: string): Uint8Array | null {
+    this.#guard();
     const bytes = this.readContent(sha256);
     if (bytes === null) return null;
     // Paired with the check in putContent: bytes that no longer hash right are damaged, never served.
@@ -274,6 +317,7 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   appendConsensusRecords(records: readonly ConsensusRecord[]): void {
+    this.#guard();
     if (records.length > consensusRecordsPerAppendMax) {
       throw new StorageError(
         'BAD_CONSENSUS_RECORD',
@@ -285,6 +329,7 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   loadConsensusRecords(): ConsensusRecord[] {
+    this.#guard();
     return this.readConsensusRows().map((row) => ({
       seq: row.seq,
       kind: row.kind,
@@ -293,11 +338,13 @@ export abstract class RowStore implements Store, RawChain {
   }
 
   pruneConsensusRecords(belowSeq: number): number {
+    this.#guard();
     assert(Number.isSafeInteger(belowSeq), `prune below a whole sequence number, got ${belowSeq}`);
     return this.deleteConsensusRowsBelow(belowSeq);
   }
 
   verifyChain(options: VerifyOptions = {}): VerifyResult {
+    this.#guard();
     return verifyRawChain(this, options);
   }
 

@@ -410,6 +410,42 @@ export function storeCompliance(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe('verifyChain and transaction signatures', () => {
+      it('names the height of a certified block holding a transaction with a forged signature', () => {
+        const chain = new TestChain({ seed: 'forged-tx' });
+        const store = factory.create(chain.genesis);
+        store.appendBlock(chain.next([chain.release('default')]));
+        const honest = chain.attest('default', 2);
+        const forged = {
+          ...honest,
+          signatures: [{ signer: '2', signature: 'cd'.repeat(64) as SignatureHex }],
+        };
+        store.appendBlock(chain.next([forged], 0, { skipSignatureChecks: true }));
+        store.appendBlock(chain.next([chain.release('default')]));
+        const result = store.verifyChain();
+        assert.equal(result.ok, false);
+        assert.equal(result.height, 2);
+        assert.match(!result.ok ? result.reason : '', /signature/);
+        assert.deepEqual(store.verifyChain({ verifyTxSignatures: false }), { ok: true, height: 3 });
+        store.close();
+      });
+    });
+
+    describe('close', () => {
+      it('a closed store refuses reads and writes with CLOSED, and closing twice is harmless', () => {
+        const chain = new TestChain({ seed: 'closed' });
+        const store = factory.create(chain.genesis);
+        const input = chain.next([chain.release('default')]);
+        store.close();
+        store.close();
+        throwsStorage(() => store.tip(), 'CLOSED');
+        throwsStorage(() => store.appendBlock(input), 'CLOSED');
+        throwsStorage(() => store.blockByHeight(0), 'CLOSED');
+        throwsStorage(() => store.appendConsensusRecords([{ seq: 1, kind: 'view', data: {} }]), 'CLOSED');
+        throwsStorage(() => store.verifyChain(), 'CLOSED');
+      });
+    });
+
     describe('determinism', () => {
       it('random valid chains give the state root of their last header when rebuilt from the store', () => {
         fc.assert(

@@ -32,7 +32,6 @@ export class MemoryStore extends RowStore {
   readonly #state = new Map<string, StateRow>();
   readonly #content = new Map<string, Uint8Array>();
   #consensus: ConsensusRow[] = [];
-  #closed = false;
 
   private constructor(genesis: Genesis) {
     super(genesis);
@@ -45,22 +44,13 @@ export class MemoryStore extends RowStore {
     return store;
   }
 
-  /**
-   * Marks the store closed; a simulated restart re-opens the same object with reopen(), which is
-   * how the memory store survives a crash.
-   */
-  close(): void {
-    this.#closed = true;
-  }
+  /** Nothing to release: the rows stay in this object, which is how it survives a simulated crash. */
+  protected closeRows(): void {}
 
   /** The object a simulated node gets back after a crash: the same rows, open again. */
   reopen(): MemoryStore {
-    this.#closed = false;
+    this.markOpen();
     return this;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
   }
 
   /** Prepared rows are complete before this runs, and nothing here throws: the append is atomic. */

@@ -6,11 +6,12 @@
  */
 
 import { storeQueryRowsMax } from '../constants.ts';
+import { sha256Hex } from '../crypto/hash.ts';
 import type { BlockHash, Height, TxId } from '../encoding/brand.ts';
 import { asHeight } from '../encoding/brand.ts';
 import { canonicalString } from '../encoding/canonical.ts';
 import { assert } from '../errors.ts';
-import { blockHash, txId as ledgerTxId } from '../ledger/index.ts';
+import { blockHash } from '../ledger/index.ts';
 import type {
   Block,
   BlockHeader,
@@ -93,7 +94,10 @@ export function prepareAppend(genesis: Genesis, tip: Tip | null, input: AppendIn
       { height: header.height, chainId: header.chainId },
     );
   }
-  const hash = blockHash(header);
+  // blockHash is SHA-256 of the canonical header: hash the one string the row stores.
+  const headerText = canonicalString(header);
+  const hash = sha256Hex(headerText) as string as BlockHash;
+  assert(hash === blockHash(header), 'a block hash is the SHA-256 of its canonical header');
   if (header.height === 0) {
     if (certificate !== null) {
       throw new StorageError('BAD_APPEND', 'block 0 (genesis) has no commit certificate; pass null');
@@ -113,7 +117,7 @@ export function prepareAppend(genesis: Genesis, tip: Tip | null, input: AppendIn
     block: {
       height: header.height,
       hash,
-      header: canonicalString(header),
+      header: headerText,
       timestampMs: header.timestampMs,
       txCount: block.txs.length,
     },
@@ -145,16 +149,22 @@ function checkCertificateMatches(
   }
 }
 
+/**
+ * The stored row of a transaction. Its id is the ledger's txId (SHA-256 of the canonical
+ * transaction), computed here from the one canonical string the row stores, so a 100-transaction
+ * block is canonicalized once, not twice; verifyChain recomputes every id with ledger txId().
+ */
 export function txRow(tx: Transaction, height: number, index: number): TxRow {
   const columns = txColumns(tx);
+  const body = canonicalString(tx);
   return {
-    txId: ledgerTxId(tx),
+    txId: sha256Hex(body),
     height,
     index,
     type: tx.body.type,
     target: columns.target,
     deviceId: columns.deviceId,
-    body: canonicalString(tx),
+    body,
   };
 }
 

@@ -147,7 +147,7 @@ export class SqliteStore extends RowStore {
     };
   }
 
-  close(): void {
+  protected closeRows(): void {
     if (!this.#db.open) return;
     this.#db.pragma('wal_checkpoint(TRUNCATE)');
     this.#db.close();

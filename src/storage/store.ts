@@ -138,6 +138,12 @@ export interface VerifyOptions {
    * Turning it off leaves the shape, height and block-hash checks of certificates on.
    */
   readonly verifyCertificateSignatures?: boolean;
+  /**
+   * Re-verify every transaction signature while re-applying blocks (default true). A node that
+   * trusts its certificates may turn it off for a faster start: roots, links, signer rules and
+   * certificates are still checked, only the per-transaction Ed25519 checks are skipped.
+   */
+  readonly verifyTxSignatures?: boolean;
 }
 
 export interface Store {

@@ -151,14 +151,19 @@ export class TestChain {
    * Builds the next block from `txs` (every one must be valid), certifies it with 2f+1 commit
    * signatures, and advances the chain. Returns what Store.appendBlock takes.
    */
-  next(txs: readonly Transaction[], view = 0): AppendInput {
+  next(txs: readonly Transaction[], view = 0, options: { skipSignatureChecks?: boolean } = {}): AppendInput {
     this.#timeMs += 1000;
     const proposer = (view % this.network.genesis.validators.length) as ValidatorId;
-    const built = buildBlock(this.network.genesis, this.#parent, this.#state, txs, {
-      view: view as View,
-      proposer,
-      timestampMs: this.#timeMs,
-    });
+    // skipSignatureChecks builds a block around forged signatures, as a faulty quorum could.
+    const applyOptions = options.skipSignatureChecks === true ? { signatureChecked: () => true } : {};
+    const built = buildBlock(
+      this.network.genesis,
+      this.#parent,
+      this.#state,
+      txs,
+      { view: view as View, proposer, timestampMs: this.#timeMs },
+      applyOptions,
+    );
     assert(
       built.rejected.length === 0 && built.deferred.length === 0,
       `test transactions are valid: ${built.rejected.map((r) => r.reason).join('; ')}`,
