@@ -81,7 +81,10 @@ export function choosePlan(rng: Rng, options: PlanOptions): FaultPlan {
   const { n, safetyPhaseMs, livenessPhaseMs } = options;
   assert(n >= 4, `PBFT needs n >= 4, got ${n}`);
   const f = faultyCount(n);
-  const k = options.byzantine ?? rng.int(0, f);
+  // The draw happens even when the count is given, so that `--byzantine K` with the count a
+  // mixed run chose reproduces that run exactly.
+  const drawn = rng.int(0, f);
+  const k = options.byzantine ?? drawn;
   assert(k >= 0 && k <= f, `at most f = ${f} Byzantine replicas for n = ${n}, asked for ${k}`);
   const allowed = options.behaviours ?? byzantineBehaviours;
   assert(allowed.length > 0, 'at least one Byzantine behaviour must be allowed');

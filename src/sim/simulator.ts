@@ -301,7 +301,8 @@ class Simulation {
   }
 
   run(): SeedResult {
-    const requestCount = this.options.requests ?? this.rng.int(8, 30);
+    const drawnCount = this.rng.int(8, 30);
+    const requestCount = this.options.requests ?? drawnCount;
     const clientRng = this.rng.fork();
     const submitEndMs = this.plan.safetyPhaseMs + 500;
     for (let i = 0; i < requestCount; i++) {
