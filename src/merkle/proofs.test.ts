@@ -63,6 +63,15 @@ function consistencyShape(size1: number, size2: number): string | undefined {
 }
 
 const leavesArb = fc.array(fc.uint8Array({ maxLength: 8 }), { minLength: 1, maxLength: 300 });
+/**
+ * Distinct leaves, for properties about changed indices and sizes: when two leaves are equal, the
+ * statement "this hash is at the other index" can be genuinely true, and its proof rightly verifies.
+ */
+const distinctLeavesArb = fc.uniqueArray(fc.uint8Array({ maxLength: 8 }), {
+  minLength: 1,
+  maxLength: 300,
+  selector: (leaf) => Buffer.from(leaf).toString('hex'),
+});
 
 function flipBit(bytes: Uint8Array, bit: number): Buffer {
   const copy = Buffer.from(bytes);
@@ -151,7 +160,7 @@ describe('inclusion proofs', () => {
   it('another index is always rejected; another size only when the path shape differs', () => {
     fc.assert(
       fc.property(
-        leavesArb,
+        distinctLeavesArb,
         fc.nat(),
         fc.integer({ min: -5, max: 600 }),
         fc.integer({ min: -5, max: 600 }),
@@ -180,6 +189,13 @@ describe('inclusion proofs', () => {
     assert.ok(verifyInclusion(4, 5, tree.leafHash(4), proof, tree.root()));
     assert.ok(verifyInclusion(1, 2, tree.leafHash(4), proof, tree.root()));
     assert.equal(verifyInclusion(1, 3, tree.leafHash(4), proof, tree.root()), false);
+  });
+
+  it('equal leaves make the same proof valid for each of their indices', () => {
+    const tree = MerkleTree.fromLeafData([Buffer.from('same'), Buffer.from('same')]);
+    const proof = tree.inclusionProof(0);
+    assert.ok(verifyInclusion(0, 2, tree.leafHash(0), proof, tree.root()));
+    assert.ok(verifyInclusion(1, 2, tree.leafHash(0), proof, tree.root()));
   });
 });
 
@@ -242,7 +258,7 @@ describe('consistency proofs', () => {
   it('other sizes are rejected unless the proof shape is the same', () => {
     fc.assert(
       fc.property(
-        leavesArb,
+        distinctLeavesArb,
         fc.nat(),
         fc.nat(),
         fc.integer({ min: -3, max: 600 }),
@@ -303,6 +319,14 @@ describe('verifiers on hostile input', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('do not call into hostile objects while explaining a rejection', () => {
+    // Found by the property above: String() on { toString: 0 } throws a TypeError.
+    const hostile = { toString: 0 } as unknown as number;
+    const h = leafHash(Buffer.from('x'));
+    assert.equal(checkConsistency(hostile, 1, h, h, []).ok, false);
+    assert.equal(checkInclusion(0, hostile, h, [], h).ok, false);
   });
 
   it('reject proofs longer than the limit before hashing them', () => {

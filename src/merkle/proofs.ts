@@ -54,6 +54,11 @@ function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
   return hash('sha256', scratch, 'buffer');
 }
 
+/** Names a bad size or index for a reason without calling into it (String() runs user code). */
+function describe(value: unknown): string {
+  return typeof value === 'number' ? String(value) : `(a ${typeof value})`;
+}
+
 const isOdd = (n: number): boolean => n % 2 === 1;
 const half = (n: number): number => Math.floor(n / 2);
 
@@ -68,8 +73,8 @@ export function checkInclusion(
   proof: readonly Uint8Array[],
   root: Uint8Array,
 ): VerifyResult {
-  if (!isSize(leafIndex)) return fail(`leaf index ${String(leafIndex)} is not a non-negative integer`);
-  if (!isSize(treeSize)) return fail(`tree size ${String(treeSize)} is not a non-negative integer`);
+  if (!isSize(leafIndex)) return fail(`leaf index ${describe(leafIndex)} is not a non-negative integer`);
+  if (!isSize(treeSize)) return fail(`tree size ${describe(treeSize)} is not a non-negative integer`);
   // Step 1.
   if (leafIndex >= treeSize) return fail(`leaf index ${leafIndex} is not below tree size ${treeSize}`);
   if (!isHash(leafHash)) return fail(`the leaf hash is not ${HASH_BYTES} bytes`);
@@ -132,8 +137,8 @@ export function checkConsistency(
   root2: Uint8Array,
   proof: readonly Uint8Array[],
 ): VerifyResult {
-  if (!isSize(size1)) return fail(`size1 ${String(size1)} is not a non-negative integer`);
-  if (!isSize(size2)) return fail(`size2 ${String(size2)} is not a non-negative integer`);
+  if (!isSize(size1)) return fail(`size1 ${describe(size1)} is not a non-negative integer`);
+  if (!isSize(size2)) return fail(`size2 ${describe(size2)} is not a non-negative integer`);
   if (size1 > size2) return fail(`size1 ${size1} is greater than size2 ${size2}`);
   if (size1 === 0)
     return fail('size1 is 0: consistency with the empty tree proves nothing; verify root2 directly');

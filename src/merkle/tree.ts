@@ -62,6 +62,17 @@ function exactLog2(n: number): number | undefined {
   return power === n ? height : undefined;
 }
 
+/** Smallest h with 2^h >= n (n >= 1). */
+function ceilLog2(n: number): number {
+  let height = 0;
+  let power = 1;
+  while (power < n) {
+    power *= 2;
+    height += 1;
+  }
+  return height;
+}
+
 /** Copies leaf hashes into one contiguous buffer, asserting that each is a 32-byte hash. */
 function packLeafHashes(leafHashes: readonly Uint8Array[]): Buffer {
   const packed = Buffer.allocUnsafe(leafHashes.length * HASH_BYTES);
@@ -116,12 +127,13 @@ export function merkleRootOfData(leaves: readonly Uint8Array[]): Buffer {
 }
 
 /**
- * A tree over a fixed list of leaves with every level kept, so that the root, inclusion proofs and
- * consistency proofs (for any earlier size too) cost O(log n) hashes after the O(n) build.
+ * A tree over a fixed list of leaves with every level kept, so that after the O(n) build the root
+ * costs nothing and inclusion and consistency proofs are read from the levels: no hashing for the
+ * whole tree, and O(log n) hashes per proof element for an earlier size, whose right edge differs.
  * The ledger uses it for the transaction root of a block and per-transaction inclusion proofs.
  */
 export class MerkleTree {
-  /** levels[0] holds the leaf hashes, levels[j] the nodes at height j; each packed 32 bytes each. */
+  /** levels[0] holds the leaf hashes and levels[j] the nodes at height j, packed 32 bytes per node. */
   readonly #levels: Buffer[];
   readonly #size: number;
 
@@ -199,6 +211,12 @@ export class MerkleTree {
     // A complete, aligned subtree of 2^j leaves is stored as node start/2^j at level j.
     const height = exactLog2(width);
     if (height !== undefined && start % width === 0) return this.#node(height, start / width);
+    if (end === this.#size) {
+      // The right edge of the whole tree is stored too: the lone nodes carried up a level.
+      const edgeHeight = ceilLog2(width);
+      const span = 2 ** edgeHeight;
+      if (start % span === 0) return this.#node(edgeHeight, start / span);
+    }
     const k = splitPoint(width);
     return nodeHash(this.#rangeHash(start, start + k), this.#rangeHash(start + k, end));
   }
