@@ -59,6 +59,10 @@ export interface ReplicaLimits {
   readonly stateTransferBlocksPerRequestMax: number;
   /** When > 0, an idle primary proposes an empty (heartbeat) block after this long. 0 disables. */
   readonly heartbeatIntervalMs: number;
+  /** Unanswered own messages (votes, view-change, checkpoint) are re-sent this often. */
+  readonly retransmitMs: number;
+  /** Recently committed request keys kept in memory for duplicate answers. */
+  readonly committedRequestsRememberedMax: number;
 }
 
 /**
@@ -142,12 +146,18 @@ export interface Application<B, R> {
    * full validation is replaced by their commit certificate. Null when consistent, else a reason.
    */
   checkBody(block: B): string | null;
+  /**
+   * Optional: the height at which a request was committed, if it ever was (the node's transaction
+   * index). The core remembers recent commits itself; this answers duplicates of older ones.
+   */
+  findCommitted?(key: RequestKey): Height | null;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Messages. Every message is signed by `replica` over its payload (see payloads in messages.ts)
-// in its own domain; payloads carry chainId. A message whose `replica` differs from the peer it
-// arrived from is dropped: peers send their own messages only.
+// in its own domain; payloads carry chainId. The signature, not the link it arrived on, says who
+// sent it, so a peer may relay others' messages (a stable checkpoint's proof, a new-view) to a
+// replica that is behind; the link's peer id only decides whose buffer quota a message uses.
 
 export interface PrePrepare<B> {
   readonly kind: 'pre-prepare';
