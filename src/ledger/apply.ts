@@ -5,14 +5,18 @@
  */
 import { blockBytesMax, blockTxsMax } from '../constants.ts';
 import type { BlockHash, Hash32Hex, Height, TxId, ValidatorId, View } from '../encoding/brand.ts';
-import { canonicalBytes } from '../encoding/canonical.ts';
 import { assert } from '../errors.ts';
-import { blockHash, txRoot } from './block.ts';
+import { blockHash, txRootOfLeafData } from './block.ts';
 import { LedgerError, type LedgerRule } from './errors.ts';
 import { validatorSetHash } from './genesis.ts';
 import { HEX32_PATTERN, HEX32_TEXT, SchemaChecker } from './schema.ts';
 import type { LedgerState } from './state.ts';
-import { evaluateTransaction, parseTransaction, type TxCheckOptions, txId } from './tx.ts';
+import {
+  evaluateTransaction,
+  type ParsedTransaction,
+  parseTransactionWithId,
+  type TxCheckOptions,
+} from './tx.ts';
 import type { Block, BlockHeader, Genesis, StateChange, StateEntry, StateKey, Transaction } from './types.ts';
 
 export type ApplyOptions = TxCheckOptions;
@@ -116,12 +120,12 @@ export function applyBlock(
   }
   const txs = block.txs.map((tx, txIndex) => {
     try {
-      return parseTransaction(tx);
+      return parseTransactionWithId(tx);
     } catch (error) {
       throw txError(error, height, txIndex, null);
     }
   });
-  const bytes = txs.reduce((sum, tx) => sum + canonicalBytes(tx).byteLength, 0);
+  const bytes = txs.reduce((sum, parsed) => sum + parsed.bytes.byteLength, 0);
   if (bytes > blockBytesMax) {
     blockError(
       'block-limits',
@@ -129,15 +133,14 @@ export function applyBlock(
       height,
     );
   }
-  const root = txRoot(txs);
+  const root = txRootOfLeafData(txs.map((parsed) => parsed.bytes));
   if (root !== header.txRoot) {
     blockError('tx-root', `header.txRoot is ${header.txRoot} but the transactions hash to ${root}`, height);
   }
   const seen = new Set<TxId>();
   const changes = new Map<StateKey, StateEntry>();
   let next = state;
-  txs.forEach((tx, txIndex) => {
-    const id = txId(tx);
+  txs.forEach(({ tx, id }, txIndex) => {
     if (seen.has(id)) {
       throw new LedgerError('TX_INVALID', {
         reason: `transaction ${id} appears twice in the block`,
@@ -246,6 +249,7 @@ export function buildBlock(
   );
   const height = (parent.height + 1) as Height;
   const included: Transaction[] = [];
+  const leaves: Uint8Array[] = [];
   const rejected: { tx: unknown; reason: string; error: LedgerError }[] = [];
   const deferred: Transaction[] = [];
   const seen = new Set<TxId>();
@@ -253,12 +257,11 @@ export function buildBlock(
   let next = state;
   let bytes = 0;
   for (const candidate of candidates) {
-    let tx: Transaction;
-    let id: TxId;
+    let parsed: ParsedTransaction;
     let change: StateChange;
     try {
-      tx = parseTransaction(candidate);
-      id = txId(tx);
+      parsed = parseTransactionWithId(candidate);
+      const { tx, id } = parsed;
       if (seen.has(id)) {
         throw new LedgerError('TX_INVALID', {
           reason: `transaction ${id} is already in this block`,
@@ -266,7 +269,7 @@ export function buildBlock(
           txId: id,
         });
       }
-      const size = canonicalBytes(tx).byteLength;
+      const size = parsed.bytes.byteLength;
       if (included.length >= blockTxsMax || bytes + size > blockBytesMax) {
         deferred.push(tx);
         continue;
@@ -278,8 +281,9 @@ export function buildBlock(
       rejected.push({ tx: candidate, reason: error.data.reason, error });
       continue;
     }
-    seen.add(id);
-    included.push(tx);
+    seen.add(parsed.id);
+    included.push(parsed.tx);
+    leaves.push(parsed.bytes);
     next = next.with([change]);
     changes.set(change.key, change.entry);
   }
@@ -288,7 +292,7 @@ export function buildBlock(
     height,
     prevHash: blockHash(parent),
     timestampMs: Math.max(params.timestampMs, parent.timestampMs),
-    txRoot: txRoot(included),
+    txRoot: txRootOfLeafData(leaves),
     stateRoot: next.root,
     validatorSetHash: validatorSetHash(genesis.validators),
     view: params.view,

@@ -31,6 +31,11 @@ export function txRoot(txs: readonly Transaction[]): Hash32Hex {
   return hashToHex(merkleRoot(txLeafHashes(txs)));
 }
 
+/** txRoot() from transactions' canonical bytes already at hand (see parseTransactionWithId). */
+export function txRootOfLeafData(leaves: readonly Uint8Array[]): Hash32Hex {
+  return hashToHex(merkleRoot(leaves.map((data) => leafHash(data))));
+}
+
 /** The audit path (hex, leaf side first, as RFC 9162 orders it) of txs[index] in the block's tx tree. */
 export function txInclusionProof(txs: readonly Transaction[], index: number): Hash32Hex[] {
   if (!Number.isSafeInteger(index) || index < 0 || index >= txs.length) {

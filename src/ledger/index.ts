@@ -19,6 +19,7 @@ export {
   txInclusionProof,
   txLeafHashes,
   txRoot,
+  txRootOfLeafData,
   verifyTxInclusion,
 } from './block.ts';
 export { LedgerError, type LedgerErrorCode, type LedgerErrorData, type LedgerRule } from './errors.ts';
@@ -35,7 +36,9 @@ export {
   type AdminKey,
   addApproval,
   checkTransaction,
+  type ParsedTransaction,
   parseTransaction,
+  parseTransactionWithId,
   signAsAdmin,
   signAsDevice,
   signAsValidator,

@@ -110,6 +110,18 @@ export function txDomain(body: TxBody): DomainTag {
  * not look at signatures or state. Throws LedgerError TX_INVALID (rule "schema") naming the field.
  */
 export function parseTransaction(json: unknown): Transaction {
+  return parseTransactionWithId(json).tx;
+}
+
+/** A parsed transaction with its canonical bytes (its RFC 9162 leaf data) and its id. */
+export interface ParsedTransaction {
+  readonly tx: Transaction;
+  readonly bytes: Uint8Array;
+  readonly id: TxId;
+}
+
+/** parseTransaction() that also returns the canonical bytes and id, computed once. */
+export function parseTransactionWithId(json: unknown): ParsedTransaction {
   const t = schema.object(json, 'tx', ['body', 'signatures']);
   const body = parseBody(t.body);
   const count = body.type === 'release' ? adminsMax : 1;
@@ -129,14 +141,14 @@ export function parseTransaction(json: unknown): Transaction {
     } satisfies Approval;
   });
   const tx: Transaction = { body, signatures };
-  const size = canonicalBytes(tx).byteLength;
-  if (size > txBytesMax) {
+  const bytes = canonicalBytes(tx);
+  if (bytes.byteLength > txBytesMax) {
     throw new LedgerError('TX_INVALID', {
-      reason: `the transaction is ${size} bytes, more than the limit of ${txBytesMax}; move content to a config server`,
+      reason: `the transaction is ${bytes.byteLength} bytes, more than the limit of ${txBytesMax}; move content to a config server`,
       rule: 'too-large',
     });
   }
-  return tx;
+  return { tx, bytes, id: sha256Hex(bytes) as string as TxId };
 }
 
 function parseBody(value: unknown): TxBody {
@@ -291,9 +303,9 @@ export function checkTransaction(
 ): TxCheckResult {
   let id: TxId | null = null;
   try {
-    const parsed = parseTransaction(tx);
-    id = txId(parsed);
-    const change = evaluateTransaction(genesis, state, parsed, id, 0 as Height, opts);
+    const parsed = parseTransactionWithId(tx);
+    id = parsed.id;
+    const change = evaluateTransaction(genesis, state, parsed.tx, id, 0 as Height, opts);
     return { ok: true, txId: id, change };
   } catch (error) {
     if (error instanceof LedgerError) return { ok: false, txId: id, error };
