@@ -56,18 +56,17 @@ export class LedgerState {
    * LedgerError STATE_INVALID when two entries share a key.
    */
   static fromEntries(entries: Iterable<StateEntry>): LedgerState {
-    let tree = SparseMerkleTree.empty<StateEntry>();
-    for (const entry of entries) {
-      const key = stateKeyOf(entry);
-      if (tree.get(key) !== undefined) {
-        throw new LedgerError('STATE_INVALID', {
-          reason: `two stored state entries have the key ${key}; the state store is corrupt, rebuild it from the blocks`,
-          rule: 'state-root',
-        });
-      }
-      tree = tree.set(key, entry, fromHex(entryHash(entry)));
+    const items: { key: StateKey; value: StateEntry; valueHash: Buffer }[] = [];
+    for (const entry of entries)
+      items.push({ key: stateKeyOf(entry), value: entry, valueHash: fromHex(entryHash(entry)) });
+    try {
+      return new LedgerState(SparseMerkleTree.fromItems(items));
+    } catch (error) {
+      throw new LedgerError('STATE_INVALID', {
+        reason: `cannot load the stored state: ${(error as Error).message}; the state store is corrupt, rebuild it from the blocks`,
+        rule: 'state-root',
+      });
     }
-    return new LedgerState(tree);
   }
 
   get root(): Hash32Hex {

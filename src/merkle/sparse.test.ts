@@ -104,6 +104,12 @@ describe('sparse Merkle tree', () => {
     assert.equal(verifyStateProof(tree.root, 'a', { v: 1, k: 'a', f: () => 1 }, good), false);
   });
 
+  it('refuses duplicate keys when loading in bulk or recomputing from scratch', () => {
+    const item = { key: 'a', value: { v: 1, k: 'a' }, valueHash: Buffer.alloc(32) };
+    assert.throws(() => SparseMerkleTree.fromItems([item, item]), /duplicate key/);
+    assert.throws(() => sparseRootFromScratch([item, item]), /duplicate key/);
+  });
+
   it('iterates every entry once', () => {
     let tree = SparseMerkleTree.empty<Value>();
     for (let i = 0; i < 100; i++) tree = put(tree, `key${i}`, i);
@@ -127,6 +133,16 @@ describe('sparse Merkle tree', () => {
         }
         assert.equal(tree.root, scratch(model));
         assert.equal(tree.size, model.size);
+        // The bulk loader builds the same tree, which then updates like any other.
+        const items = [...model].map(([key, value]) => ({
+          key,
+          value,
+          valueHash: fromHex(canonicalHash(value)),
+        }));
+        const bulk = SparseMerkleTree.fromItems(items);
+        assert.equal(bulk.root, tree.root);
+        assert.equal(bulk.size, tree.size);
+        assert.equal(put(bulk, 'extra-key', 1).root, put(tree, 'extra-key', 1).root);
         for (const [key, value] of model) assert.deepEqual(tree.get(key), value);
       }),
       { numRuns: 150 },
