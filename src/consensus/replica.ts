@@ -994,8 +994,9 @@ export class Replica<B, R> implements ReplicaState {
     const previous = this.aheadSeq.get(message.replica) ?? 0;
     if (message.seq > previous) this.aheadSeq.set(message.replica, message.seq);
     const ahead = [...this.aheadSeq.values()].filter((s) => s > this.highWatermark).sort((a, b) => b - a);
+    // The block at that seq may not be committed anywhere yet; a peer answers with what it has.
     const target = ahead[this.f];
-    if (target !== undefined) this.startTransfer(target - 1);
+    if (target !== undefined) this.startTransfer(target);
   }
 
   private startTransfer(target: number): void {
