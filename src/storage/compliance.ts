@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import { storeQueryRowsMax } from '../constants.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { SignatureHex } from '../encoding/brand.ts';
-import { canonicalString } from '../encoding/canonical.ts';
 import {
   blockHash,
   genesisBlock,
@@ -21,7 +20,7 @@ import {
 import type { Genesis, StateChange, StateKey, Transaction } from '../ledger/types.ts';
 import type { AppendInput, Store } from './store.ts';
 import { StorageError } from './store.ts';
-import { scenarioChain, TestChain } from './testchain.ts';
+import { randomTx, scenarioChain, TestChain } from './testchain.ts';
 
 export interface StoreFactory {
   /** A new, empty store for this genesis. */
@@ -477,19 +476,4 @@ export function storeCompliance(name: string, factory: StoreFactory): void {
       });
     });
   });
-}
-
-/** One valid transaction of a kind chosen by the property test. */
-function randomTx(chain: TestChain, kind: number, enrolled: string[]): Transaction {
-  const target = `t${kind % 3}`;
-  if (kind === 3) {
-    const id = `d${enrolled.length}`;
-    enrolled.push(id);
-    return chain.enroll(id, target);
-  }
-  if (kind === 4 && enrolled.length > 0) {
-    const id = enrolled[enrolled.length - 1]!;
-    return chain.report(id, 'default', 1, sha256Hex(canonicalString({ id })));
-  }
-  return kind % 2 === 0 ? chain.release(target) : chain.attest(target, kind % 4);
 }

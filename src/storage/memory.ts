@@ -125,14 +125,15 @@ export class MemoryStore extends RowStore {
   }
 
   stateRows(): StateRow[] {
-    return [...this.#state.values()].sort((a, b) => compareKeys(a.key, b.key));
+    return sortByKey([...this.#state.values()]);
   }
 
   protected deviceRows(afterDeviceId: string, limit: number): StateRow[] {
-    const after = `device/${afterDeviceId}`;
-    return this.stateRows()
-      .filter((row) => row.key.startsWith('device/') && compareKeys(row.key, after) > 0)
-      .slice(0, limit);
+    const after = Buffer.from(`device/${afterDeviceId}`, 'utf8');
+    const devices = [...this.#state.values()].filter(
+      (row) => row.key.startsWith('device/') && Buffer.compare(Buffer.from(row.key, 'utf8'), after) > 0,
+    );
+    return sortByKey(devices).slice(0, limit);
   }
 
   protected writeContent(sha256: string, bytes: Uint8Array): void {
@@ -201,7 +202,13 @@ function newestFirst(refs: readonly TxRef[], limit: number): TxRef[] {
   return refs.slice(Math.max(0, refs.length - limit)).reverse();
 }
 
-/** SQLite's BINARY collation: compares UTF-8 bytes, which code-point order matches. */
-function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/**
+ * Sorts rows as SQLite's BINARY collation does (by UTF-8 bytes, which is code-point order), so
+ * both stores list state in the same order. Each key is encoded once, not once per comparison.
+ */
+function sortByKey(rows: StateRow[]): StateRow[] {
+  return rows
+    .map((row) => ({ row, bytes: Buffer.from(row.key, 'utf8') }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map(({ row }) => row);
 }

@@ -4,15 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { blockHash, LedgerState, txId } from '../ledger/index.ts';
 import { storeCompliance } from './compliance.ts';
 import { MemoryStore } from './memory.ts';
 import { SqliteStore } from './sqlite.ts';
 import { StorageError, type Store } from './store.ts';
-import { scenarioChain, TestChain } from './testchain.ts';
+import { randomTx, scenarioChain, TestChain } from './testchain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'configchain-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+const rebuiltRoot = (store: Store) =>
+  LedgerState.fromEntries(store.allStateEntries().map((s) => s.entry)).root;
 
 let files = 0;
 function freshPath(): string {
@@ -123,13 +127,38 @@ describe('SqliteStore on disk', () => {
       memory.appendBlock(input);
     }
     assert.deepEqual(sqlite.allStateEntries(), memory.allStateEntries());
-    const root = (store: Store) => LedgerState.fromEntries(store.allStateEntries().map((s) => s.entry)).root;
-    assert.equal(root(sqlite), root(memory));
-    assert.equal(root(sqlite), chain.state.root);
+    assert.equal(rebuiltRoot(sqlite), rebuiltRoot(memory));
+    assert.equal(rebuiltRoot(sqlite), chain.state.root);
     assert.deepEqual(sqlite.tip(), memory.tip());
     assert.deepEqual(sqlite.targetHistory('default'), memory.targetHistory('default'));
     assert.deepEqual(sqlite.deviceReports(null), memory.deviceReports(null));
+    assert.deepEqual(sqlite.devices(), memory.devices());
     sqlite.close();
+  });
+
+  it('property: random valid chains give the same state, root and tip in both stores', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 5 }), { minLength: 1, maxLength: 5 }),
+        (plan) => {
+          const chain = new TestChain({ seed: 'same-random' });
+          const sqlite = SqliteStore.open(freshPath(), { genesis: chain.genesis });
+          const memory = MemoryStore.create(chain.genesis);
+          const enrolled: string[] = [];
+          for (const kinds of plan) {
+            const input = chain.next(kinds.map((kind) => randomTx(chain, kind, enrolled)));
+            sqlite.appendBlock(input);
+            memory.appendBlock(input);
+          }
+          assert.deepEqual(sqlite.allStateEntries(), memory.allStateEntries());
+          assert.equal(rebuiltRoot(sqlite), rebuiltRoot(memory));
+          assert.equal(rebuiltRoot(sqlite), chain.state.root);
+          assert.deepEqual(sqlite.tip(), memory.tip());
+          sqlite.close();
+        },
+      ),
+      { numRuns: 10 },
+    );
   });
 });
 

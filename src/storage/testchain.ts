@@ -210,3 +210,21 @@ export function scenarioChain(chain: TestChain): AppendInput[] {
   appends.push(chain.next([chain.revoke('dev-2'), chain.report('dev-1', 'default', 3, r3.body.sha256)], 1));
   return appends;
 }
+
+/**
+ * One valid transaction of a kind (0..5) chosen by a property test: releases, attests, enrollments
+ * and reports; `enrolled` collects the devices enrolled so far.
+ */
+export function randomTx(chain: TestChain, kind: number, enrolled: string[]): Transaction {
+  const target = `t${kind % 3}`;
+  if (kind === 3) {
+    const id = `d${enrolled.length}`;
+    enrolled.push(id);
+    return chain.enroll(id, target);
+  }
+  if (kind === 4 && enrolled.length > 0) {
+    const id = enrolled[enrolled.length - 1]!;
+    return chain.report(id, 'default', 1, sha256Hex(id));
+  }
+  return kind % 2 === 0 ? chain.release(target) : chain.attest(target, kind % 4);
+}
