@@ -1,0 +1,344 @@
+/**
+ * `npm run bench -- system [--clients N] [--seconds S] [--versions V]`
+ *
+ * Starts a real 4-validator network (separate OS processes, temporary directory, random base
+ * port) with both config servers, and measures side by side in the same run:
+ *   1. a minimal fastify hello-world server: the machine's ceiling for this load generator;
+ *   2. POST /validateHash of the CURRENT hash (the hot read path) on one validator;
+ *   3. p50/p99 latency of POST /validateHash for a single new hash at a time, on an idle network;
+ *   4. committed attest transactions per second with N concurrent clients spread over the four
+ *      validators, each client validating the next version of its own target (versions of one
+ *      target must increase, so a client's requests are sequential), with p50/p99 latency.
+ * Config server B is seeded with every version before anything starts. The load generator runs
+ * in its own process (this file with --role load), so it does not share an event loop with the
+ * servers it measures; it is bounded in requests and time.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../src/api/client.ts';
+import { initNetwork } from '../src/cli/commands/init.ts';
+import { type Child, logTail, ProcessGroup } from '../src/cli/up/processes.ts';
+import { ArtifactStore } from '../src/configserver/store.ts';
+import { sha256Hex } from '../src/crypto/hash.ts';
+import { apiUrlOf, configServerUrl, paths } from '../src/node/layout.ts';
+
+const thisFile = fileURLToPath(import.meta.url);
+
+// The load generator ------------------------------------------------------------------------------
+
+interface LoadSpec {
+  readonly urls: readonly string[];
+  readonly concurrency: number;
+  readonly durationMs: number;
+  readonly requestsMax: number;
+  /** fixed: every request posts `body`; attest: client c posts the next version of target bench-c. */
+  readonly mode: 'fixed' | 'attest';
+  readonly body?: string;
+  readonly versionsPerClient?: number;
+  readonly path: string;
+}
+
+interface LoadResult {
+  readonly requests: number;
+  readonly elapsedMs: number;
+  readonly perSecond: number;
+  readonly answers: Record<string, number>;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+export function benchContent(client: number, version: number): string {
+  return `bench-${client}-${version}`;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.concurrency });
+  const latencies: number[] = [];
+  const answers: Record<string, number> = {};
+  let started = 0;
+  const t0 = performance.now();
+  const deadline = t0 + spec.durationMs;
+
+  const post = (url: URL, body: string): Promise<string> =>
+    new Promise((resolve) => {
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          timeout: 15_000,
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            text += c;
+          });
+          res.on('end', () => resolve(`${res.statusCode} ${text.slice(0, 60)}`));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (e) => resolve(`error ${e.message.slice(0, 40)}`));
+      req.end(body);
+    });
+
+  const worker = async (client: number) => {
+    const url = new URL(spec.path, spec.urls[client % spec.urls.length]);
+    let version = 0;
+    while (performance.now() < deadline && started < spec.requestsMax) {
+      let body: string;
+      if (spec.mode === 'attest') {
+        version++;
+        if (version > (spec.versionsPerClient ?? 0)) return;
+        body = JSON.stringify({ hash: sha256Hex(benchContent(client, version)), target: `bench-${client}` });
+      } else {
+        body = spec.body ?? '{}';
+      }
+      started++;
+      const t = performance.now();
+      const answer = await post(url, body);
+      latencies.push(performance.now() - t);
+      answers[answer] = (answers[answer] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: spec.concurrency }, (_, c) => worker(c)));
+  const elapsedMs = performance.now() - t0;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    elapsedMs,
+    perSecond: (latencies.length * 1000) / elapsedMs,
+    answers,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+/** Runs the load generator in its own process and returns its result. */
+function loadInChild(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', thisFile, '--role', 'load', JSON.stringify(spec)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}: ${out}`));
+      resolve(JSON.parse(out) as LoadResult);
+    });
+  });
+}
+
+// The hello-world ceiling -----------------------------------------------------------------------
+
+async function helloServer(port: number): Promise<void> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false });
+  app.post('/validateHash', (_req, reply) => reply.type('text/plain; charset=utf-8').send('hello'));
+  await app.listen({ host: '127.0.0.1', port });
+  process.stdout.write('ready\n');
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+}
+
+// The benchmark ---------------------------------------------------------------------------------
+
+function flag(args: readonly string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(args[i + 1]) : Number.NaN;
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+async function waitReady(child: Child, probe: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (child.exit !== null) throw new Error(`${child.name} exited:\n${logTail(child.logFile)}`);
+    if (Date.now() > deadline) throw new Error(`${child.name} not ready:\n${logTail(child.logFile)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function line(label: string, value: string): void {
+  console.log(`  ${label.padEnd(52)} ${value}`);
+}
+
+function fmt(r: LoadResult): string {
+  const answers = Object.entries(r.answers)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${n} x "${k}"`)
+    .join(', ');
+  return `${Math.round(r.perSecond)}/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  (${r.requests} requests: ${answers})`;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const clients = flag(args, 'clients', 128);
+  const seconds = flag(args, 'seconds', 8);
+  const versionsPerClient = flag(args, 'versions', Math.ceil(20_000 / clients));
+  const dir = mkdtempSync(join(tmpdir(), 'cc-bench-system-'));
+  const basePort = 20000 + Math.floor(Math.random() * 20000);
+  const group = new ProcessGroup();
+  process.once('exit', () => group.killAllNow());
+  try {
+    console.log(`system benchmark: 4 validators, base port ${basePort}, dir ${dir}`);
+    const { network } = await initNetwork({ dir, demo: true, basePort });
+
+    // Seed both config servers before they start: the bench targets and the latency target.
+    const tSeed = performance.now();
+    let seeded = 0;
+    for (const id of ['A', 'B'] as const) {
+      const store = ArtifactStore.open(paths.artifactsDir(dir, id), { durable: false });
+      try {
+        for (let c = 0; c < clients; c++) {
+          for (let v = 1; v <= versionsPerClient; v++) {
+            store.put(`bench-${c}`, v, Buffer.from(benchContent(c, v)), 'text/plain');
+            seeded++;
+          }
+        }
+        for (let v = 1; v <= 200; v++) store.put('latency', v, Buffer.from(`latency-${v}`), 'text/plain');
+      } finally {
+        store.close();
+      }
+    }
+    console.log(
+      `  seeded ${seeded / 2} versions on A and B in ${((performance.now() - tSeed) / 1000).toFixed(1)} s`,
+    );
+
+    const servers = network.configServers.map((s) =>
+      group.start(
+        `config server ${s.id}`,
+        ['config-server', '--dir', dir, '--id', s.id],
+        join(dir, `cs-${s.id}.log`),
+      ),
+    );
+    const validators = network.validators.map((v) =>
+      group.start(
+        `validator ${v.id}`,
+        ['node', '--dir', dir, '--id', String(v.id)],
+        join(dir, `v${v.id}.log`),
+      ),
+    );
+    const urls = network.validators.map(apiUrlOf);
+    await Promise.all([
+      ...network.configServers.map((s, i) =>
+        waitReady(
+          servers[i] as Child,
+          async () => (await fetch(`${configServerUrl(network, s.id)}/health`)).ok,
+        ),
+      ),
+      ...validators.map((c, i) =>
+        waitReady(c, async () => (await new ApiClient(urls[i] as string, { timeoutMs: 1000 }).ready()).ready),
+      ),
+    ]);
+    console.log('  network ready');
+
+    // 1. The ceiling: hello-world fastify in its own process, same load generator.
+    const helloPort = basePort + 500;
+    const hello = spawn(
+      process.execPath,
+      ['--import', 'tsx', thisFile, '--role', 'hello', String(helloPort)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    await new Promise<void>((resolve) => hello.stdout.once('data', () => resolve()));
+    const readSpec = (url: string, body: string): LoadSpec => ({
+      urls: [url],
+      concurrency: 64,
+      durationMs: seconds * 1000,
+      requestsMax: 2_000_000,
+      mode: 'fixed',
+      body,
+      path: '/validateHash',
+    });
+    const current = sha256Hex('1');
+    const ceiling = await loadInChild(
+      readSpec(`http://127.0.0.1:${helloPort}`, JSON.stringify({ hash: current })),
+    );
+    hello.kill('SIGTERM');
+
+    // 2. Current-hash reads on validator 0 (make version 1 of "default" current first).
+    const first = await new ApiClient(urls[0] as string).validateHash(current);
+    if (first.outcome !== 'added' && first.outcome !== 'current')
+      throw new Error(`could not validate v1: ${first.text}`);
+    const reads = await loadInChild(readSpec(urls[0] as string, JSON.stringify({ hash: current })));
+
+    // 3. Latency of one new hash at a time on an idle network.
+    const idle: number[] = [];
+    const latencyAnswers: Record<string, number> = {};
+    const client0 = new ApiClient(urls[0] as string, { timeoutMs: 15_000 });
+    for (let v = 1; v <= 100; v++) {
+      const t = performance.now();
+      const a = await client0.validateHash(sha256Hex(`latency-${v}`), 'latency');
+      idle.push(performance.now() - t);
+      latencyAnswers[a.outcome] = (latencyAnswers[a.outcome] ?? 0) + 1;
+    }
+    idle.sort((a, b) => a - b);
+
+    // 4. Committed attests per second with concurrent clients over all four validators.
+    const heightBefore = (await new ApiClient(urls[0] as string).status()).height;
+    const attests = await loadInChild({
+      urls,
+      concurrency: clients,
+      durationMs: seconds * 1000,
+      requestsMax: clients * versionsPerClient,
+      mode: 'attest',
+      versionsPerClient,
+      path: '/validateHash',
+    });
+    const added = Object.entries(attests.answers)
+      .filter(([k]) => k.startsWith('200 Success: Hash is valid. New block'))
+      .reduce((n, [, c]) => n + c, 0);
+    const status = await new ApiClient(urls[0] as string).status();
+    const heights = await Promise.all(urls.map((u) => new ApiClient(u).status().then((s) => s.height)));
+
+    console.log('');
+    console.log(`results (${clients} attest clients, ${seconds} s per phase, 64 connections for reads):`);
+    line('hello-world fastify (ceiling)', fmt(ceiling));
+    line('POST /validateHash, current hash, validator 0', fmt(reads));
+    line(
+      '  current-hash reads vs ceiling',
+      `${((100 * reads.perSecond) / ceiling.perSecond).toFixed(0)}%   (target >= 40%)`,
+    );
+    line(
+      'POST /validateHash, one new hash at a time (idle)',
+      `p50 ${percentile(idle, 50).toFixed(2)} ms  p99 ${percentile(idle, 99).toFixed(2)} ms  (${JSON.stringify(latencyAnswers)}; target p50 < 10 ms)`,
+    );
+    line('POST /validateHash, new hashes, concurrent', fmt(attests));
+    line(
+      '  committed attests per second',
+      `${Math.round((added * 1000) / attests.elapsedMs)}/s   (target >= 2000; ${added} added in ${(attests.elapsedMs / 1000).toFixed(1)} s, ${status.height - heightBefore} blocks)`,
+    );
+    line('  validator heights after the run', heights.join(' '));
+  } finally {
+    await group.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Child roles: `--role load <spec json>` and `--role hello <port>`.
+if (process.argv[1] === thisFile) {
+  const role = process.argv[process.argv.indexOf('--role') + 1];
+  const arg = process.argv[process.argv.indexOf('--role') + 2] ?? '';
+  if (role === 'load') {
+    const result = await runLoad(JSON.parse(arg) as LoadSpec);
+    process.stdout.write(JSON.stringify(result));
+  } else if (role === 'hello') {
+    await helloServer(Number(arg));
+  }
+}

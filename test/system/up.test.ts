@@ -1,0 +1,121 @@
+/**
+ * Acceptance for `configchain up --demo-only` (what `npm start -- --demo-only` runs): the real
+ * command on a temporary directory with a random base port, as its own process, starting real
+ * validator and config-server processes. It must print the demo, exit 0, and leave every
+ * validator with the same chain; run again on the same network, it must expect what is true then.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { paths } from '../../src/node/layout.ts';
+import { openSqliteStore } from '../../src/storage/sqlite.ts';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+interface Run {
+  readonly code: number | null;
+  readonly output: string;
+}
+
+function runUp(dir: string, basePort: number, timeoutMs = 120_000): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(repoRoot, 'src/cli/main.ts'),
+        'up',
+        '--dir',
+        dir,
+        '--base-port',
+        String(basePort),
+        '--demo-only',
+      ],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      fail(new Error(`up --demo-only did not finish in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, output });
+    });
+  });
+}
+
+/** The answers printed after each "-> " line, in order. */
+function answers(output: string): string[] {
+  return [...output.matchAll(/^ {2}-> (.*)$/gm)].map((m) => m[1] ?? '');
+}
+
+function storedChain(dir: string, id: number): string[] {
+  const store = openSqliteStore(paths.database(dir, id));
+  try {
+    const tip = store.tip();
+    const hashes: string[] = [];
+    for (let h = 0; h <= tip.height; h += 64) {
+      for (const b of store.blocks(h, 64)) hashes.push(b.hash);
+    }
+    return hashes;
+  } finally {
+    store.close();
+  }
+}
+
+describe('configchain up --demo-only', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-up-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints the demo, exits 0, and every validator holds the same chain', async () => {
+    let run: Run | undefined;
+    // A random base port may collide with something else on the machine: retry on another.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const basePort = 20000 + Math.floor(Math.random() * 20000);
+      run = await runUp(dir, basePort);
+      if (run.code === 0 || !/EADDRINUSE|cannot listen/.test(run.output)) break;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.ok(run);
+    assert.equal(run.code, 0, run.output);
+    assert.deepEqual(answers(run.output), [
+      '200 Success: Hash is valid. New block was added to the chain.',
+      '200 Success: Hash is valid. New block was added to the chain.',
+      '200 Success: Current hash is valid',
+      '200 Failure: Hash is invalid. Please try again.',
+    ]);
+    assert.match(run.output, /sha256 6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b/);
+    assert.match(run.output, /GET \/chain: \d+ blocks, identical on all 4 validators/);
+    assert.match(run.output, /Every process has stopped/);
+
+    // Independently of up's own check: the four databases agree block for block.
+    const chains = [0, 1, 2, 3].map((id) => storedChain(dir, id));
+    const shortest = Math.min(...chains.map((c) => c.length));
+    assert.ok(shortest >= 3, 'genesis and the two added blocks are on every validator');
+    for (const chain of chains) assert.deepEqual(chain.slice(0, shortest), chains[0]?.slice(0, shortest));
+  });
+
+  it('run again on the same network, expects what the ledger says now and still exits 0', async () => {
+    const run = await runUp(dir, 0);
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output, /is at version 2 on the ledger/);
+    assert.deepEqual(answers(run.output), [
+      '200 Failure: Hash is invalid. Please try again.',
+      '200 Success: Current hash is valid',
+      '200 Success: Current hash is valid',
+      '200 Failure: Hash is invalid. Please try again.',
+    ]);
+  });
+});
