@@ -11,7 +11,7 @@ import { LedgerError, type LedgerRule } from './errors.ts';
 import { genesisHash } from './genesis.ts';
 import { EMPTY_STATE_ROOT, LedgerState, stateRootFromScratch } from './state.ts';
 import { createTestNetwork, seededKey } from './testing.ts';
-import { signAsAdmin, signAsDevice, signAsValidator, signRelease } from './tx.ts';
+import { signAsAdmin, signAsDevice, signAsValidator, signRelease, txId } from './tx.ts';
 import type { Block, BlockHeader, ReleaseBody, Transaction } from './types.ts';
 
 const { genesis, adminKeys, validatorKeys } = createTestNetwork({ seed: 'apply-tests' });
@@ -234,6 +234,10 @@ describe('buildBlock', () => {
     assert.deepEqual(
       built.rejected.map((r) => r.error.data.rule),
       ['threshold-not-met', 'duplicate-tx', 'schema'],
+    );
+    assert.deepEqual(
+      built.rejected.map((r) => r.txId),
+      [txId(forged), txId(built.block.txs[0]!), null],
     );
     assert.equal(built.block.header.timestampMs, g0.header.timestampMs);
     assert.equal(built.block.header.proposer, 1);

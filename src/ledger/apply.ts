@@ -40,6 +40,8 @@ export interface BuildResult extends ApplyResult {
   /** Candidates that can never be valid on this state, with why; the caller drops them. */
   readonly rejected: readonly {
     readonly tx: unknown;
+    /** Null when the candidate is not even a well-formed transaction. */
+    readonly txId: TxId | null;
     readonly reason: string;
     readonly error: LedgerError;
   }[];
@@ -250,14 +252,14 @@ export function buildBlock(
   const height = (parent.height + 1) as Height;
   const included: Transaction[] = [];
   const leaves: Uint8Array[] = [];
-  const rejected: { tx: unknown; reason: string; error: LedgerError }[] = [];
+  const rejected: { tx: unknown; txId: TxId | null; reason: string; error: LedgerError }[] = [];
   const deferred: Transaction[] = [];
   const seen = new Set<TxId>();
   const changes = new Map<StateKey, StateEntry>();
   let next = state;
   let bytes = 0;
   for (const candidate of candidates) {
-    let parsed: ParsedTransaction;
+    let parsed: ParsedTransaction | undefined;
     let change: StateChange;
     try {
       parsed = parseTransactionWithId(candidate);
@@ -278,7 +280,7 @@ export function buildBlock(
       bytes += size;
     } catch (error) {
       if (!(error instanceof LedgerError)) throw error;
-      rejected.push({ tx: candidate, reason: error.data.reason, error });
+      rejected.push({ tx: candidate, txId: parsed?.id ?? null, reason: error.data.reason, error });
       continue;
     }
     seen.add(parsed.id);
