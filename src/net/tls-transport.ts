@@ -96,6 +96,7 @@ export interface TlsTransportOptions {
   readonly frameBytesMax?: number;
   /** The jitter source; Math.random unless a test wants determinism. */
   readonly random?: () => number;
+  /** The wall clock for lastSeenMs; Date.now unless a test wants otherwise. Idleness uses a monotonic clock. */
   readonly now?: () => number;
 }
 
@@ -106,6 +107,7 @@ interface Conn {
   readonly direction: 'out' | 'in';
   readonly peer: PeerState;
   readonly reader: LinkReader;
+  /** Monotonic time (performance.now) of the last frame received, so a wall-clock jump cannot fake idleness. */
   lastFrameMs: number;
   /** Outbound: the peer has answered. Inbound: authenticated (always true once created). */
   up: boolean;
@@ -421,7 +423,7 @@ export class TlsTransport implements Transport {
       reader: new LinkReader(peer.id, this.#frameLimitBytes, this.#counters, (from, message) =>
         this.#handlers.message(from, message),
       ),
-      lastFrameMs: this.#now(),
+      lastFrameMs: performance.now(),
       up: false,
       blocked: false,
       corked: false,
@@ -448,9 +450,8 @@ export class TlsTransport implements Transport {
       return;
     }
     if (result === 0) return;
-    const now = this.#now();
-    conn.lastFrameMs = now;
-    conn.peer.lastSeenMs = now;
+    conn.lastFrameMs = performance.now();
+    conn.peer.lastSeenMs = this.#now();
     if (conn.direction === 'out' && !conn.up) {
       conn.up = true;
       if (conn.handshakeTimer !== null) clearTimeout(conn.handshakeTimer);
@@ -501,7 +502,7 @@ export class TlsTransport implements Transport {
 
   /** Keepalives out, idle links closed. */
   #tick(): void {
-    const now = this.#now();
+    const now = performance.now();
     for (const peer of this.#peers.values()) {
       for (const conn of [peer.out, peer.in]) {
         if (conn === null || !conn.up) continue;
