@@ -294,6 +294,8 @@ function parseReport(value: unknown): DeviceReportBody {
 /**
  * Checks an untrusted transaction against genesis and a state without changing anything: schema,
  * chain id, signer rule and state rule. Never throws for a bad transaction; the result says why.
+ * The returned change is computed at height 0 (the height is not known yet); only applyBlock and
+ * buildBlock produce the entries that are committed.
  */
 export function checkTransaction(
   genesis: Genesis,
