@@ -7,7 +7,7 @@
 
 import { storeQueryRowsMax } from '../constants.ts';
 import { sha256Hex } from '../crypto/hash.ts';
-import type { BlockHash, Height, TxId } from '../encoding/brand.ts';
+import type { BlockHash } from '../encoding/brand.ts';
 import { asHeight } from '../encoding/brand.ts';
 import { canonicalString } from '../encoding/canonical.ts';
 import { assert } from '../errors.ts';
@@ -206,7 +206,7 @@ export function parseJson<T>(text: string, what: string): T {
     throw new StorageError(
       'CORRUPT',
       `stored ${what} is not valid JSON (${(error as Error).message}); the database is damaged: ` +
-        'run `configchain verify` and restore the node from a peer',
+        'move the database away and restart the node to fetch the chain from its peers',
       { what },
     );
   }
@@ -229,23 +229,19 @@ export function parseEntry(row: StateRow): StateEntry {
 }
 
 export function toBlock(row: BlockRow, txs: readonly TxRow[]): Block {
-  assert(
-    txs.length === row.txCount,
-    `block ${row.height} has ${row.txCount} transactions, read ${txs.length}`,
-  );
+  if (txs.length !== row.txCount) {
+    throw new StorageError(
+      'CORRUPT',
+      `block ${row.height} should hold ${row.txCount} transactions but ${txs.length} are stored; ` +
+        'the database is damaged: move it away and restart the node to fetch the chain from its peers',
+      { height: row.height },
+    );
+  }
   return { header: parseHeader(row), txs: txs.map(parseTx) };
 }
 
 export function tipOf(row: BlockRow): Tip {
   return { height: asHeight(row.height), hash: row.hash as BlockHash };
-}
-
-export function txIdOf(row: TxRow): TxId {
-  return row.txId as TxId;
-}
-
-export function heightOf(value: number): Height {
-  return asHeight(value);
 }
 
 /** A page size: the caller's limit, capped by storeQueryRowsMax. */

@@ -13,7 +13,15 @@ import { canonicalHash } from '../crypto/hash.ts';
 import type { BlockHash } from '../encoding/brand.ts';
 import { asHeight } from '../encoding/brand.ts';
 import { canonicalString } from '../encoding/canonical.ts';
-import { applyBlock, blockHash, genesisBlock, LedgerState, txId as txIdOf, txRoot } from '../ledger/index.ts';
+import {
+  applyBlock,
+  blockHash,
+  genesisBlock,
+  LedgerError,
+  LedgerState,
+  txId as txIdOf,
+  txRoot,
+} from '../ledger/index.ts';
 import type {
   Block,
   BlockHeader,
@@ -83,7 +91,9 @@ export function verifyRawChain(chain: RawChain, options: VerifyOptions = {}): Ve
           state = applied.state;
           for (const change of applied.changes) lastWrite.set(change.key, height);
         } catch (error) {
-          throw new Bad(height, `block ${height} does not re-apply: ${(error as Error).message}`);
+          // Only the ledger's verdict on the data names a bad height; anything else is a bug.
+          if (!(error instanceof LedgerError)) throw error;
+          throw new Bad(height, `block ${height} does not re-apply: ${error.message}`);
         }
       }
       parent = block.header;
