@@ -306,7 +306,7 @@ export class TlsTransport implements Transport {
 
   #enqueue(peer: PeerState, frame: Buffer): void {
     const conn = peer.out;
-    if (conn?.up && !conn.blocked && peer.queue.length === 0) {
+    if (conn !== null && writable(conn) && peer.queue.length === 0) {
       this.#write(conn, frame);
       return;
     }
@@ -315,8 +315,8 @@ export class TlsTransport implements Transport {
 
   #flush(peer: PeerState): void {
     const conn = peer.out;
-    if (!conn?.up) return;
-    while (!conn.blocked) {
+    if (conn === null) return;
+    while (writable(conn)) {
       const frame = peer.queue.shift();
       if (frame === undefined) break;
       this.#write(conn, frame);
@@ -518,6 +518,14 @@ export class TlsTransport implements Transport {
       }
     }
   }
+}
+
+/**
+ * A message may be written now: the link is up, the socket is under its high-water mark, and it
+ * is not being torn down (destroy() closes it only on a later tick; frames meanwhile wait in the queue).
+ */
+function writable(conn: Conn): boolean {
+  return conn.up && !conn.blocked && !conn.socket.destroyed;
 }
 
 function isTlsFailure(error: NodeJS.ErrnoException): boolean {
