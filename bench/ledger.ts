@@ -11,7 +11,7 @@
  */
 import { sign as nodeSign, verify as nodeVerify, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Domain } from '../src/crypto/domains.ts';
@@ -298,8 +298,14 @@ function benchStateRoot(entries: number, updates: number): void {
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
+  const cpu = cpus();
   console.log(
-    `ConfigChain ledger benchmark (node ${process.version}, ${process.platform}/${process.arch})${quick ? ', --quick' : ''}`,
+    `ConfigChain ledger benchmark (node ${process.version}, ${process.platform}/${process.arch}, ` +
+      `${cpu.length} x ${cpu[0]?.model ?? 'unknown cpu'}, load average ${loadavg()[0]?.toFixed(1)})` +
+      `${quick ? ', --quick' : ''}`,
+  );
+  console.log(
+    '  (a load average above the core count means other work shares the CPU: figures are then low)',
   );
   console.log(`  ${'measure'.padEnd(52)} ${'result'.padStart(16)}   detail`);
   benchEd25519(quick ? 0.3 : 2.5);
