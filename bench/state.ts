@@ -154,6 +154,7 @@ async function applyThroughput(base: LedgerState): Promise<void> {
     ['signatures pre-verified (hint)', { signatureChecked: () => true }],
   ] as const) {
     const t = performance.now();
+    const cpu = process.cpuUsage();
     let p: BlockHeader = genesisHeader;
     let s = base;
     for (const block of blocks) {
@@ -161,8 +162,10 @@ async function applyThroughput(base: LedgerState): Promise<void> {
       p = block.header;
     }
     const seconds = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    const cpuSeconds = (used.user + used.system) / 1e6;
     console.log(
-      `  applyBlock, ${perBlock} txs/block, ${label}: ${format(blocksCount / seconds)} blocks/s, ${format((blocksCount * perBlock) / seconds, 0)} txs/s`,
+      `  applyBlock, ${perBlock} txs/block, ${label}: ${format(blocksCount / seconds)} blocks/s, ${format((blocksCount * perBlock) / seconds, 0)} txs/s wall; ${format(blocksCount / cpuSeconds)} blocks/s per CPU-second`,
     );
   }
 }
