@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { connect, createServer, type TLSSocket } from 'node:tls';
+import { createServer, type TLSSocket } from 'node:tls';
 import pino from 'pino';
 import type { ValidatorId } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
 import { encodeFrame } from './frames.ts';
 import { type CertAndKey, createCa, issueNodeCert, issueValidatorCert } from './pki.ts';
+import { messageFrame, probePeerPort, rawPeerSocket } from './testing/raw-peer.ts';
 import { type LinkTiming, type PeerAddress, TlsTransport } from './tls-transport.ts';
 import {
   type ClusterHarness,
@@ -105,37 +106,17 @@ async function tlsCluster(size: number): Promise<ClusterHarness> {
   }
 }
 
-/** Opens a TLS connection with the given identity, writes bytes, and waits for the peer to close or 300 ms. */
 async function injectRaw(
   identity: CertAndKey,
   ca: CertAndKey,
   port: number,
   bytes: Uint8Array,
 ): Promise<void> {
-  const socket = rawClient(port, identity, ca);
-  socket.on('secureConnect', () => socket.write(bytes));
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 300);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  socket.destroy();
+  await probePeerPort({ port, caPem: ca.certPem, identity }, bytes);
 }
 
 function rawClient(port: number, identity: CertAndKey | null, ca: CertAndKey): TLSSocket {
-  const socket = connect({
-    host: '127.0.0.1',
-    port,
-    ca: [ca.certPem],
-    ...(identity === null ? {} : { cert: identity.certPem, key: identity.keyPem }),
-    minVersion: 'TLSv1.3',
-    // These clients probe the server; they do not care who it is.
-    rejectUnauthorized: false,
-  });
-  socket.on('error', () => {});
-  return socket;
+  return rawPeerSocket({ port, caPem: ca.certPem, ...(identity === null ? {} : { identity }) });
 }
 
 transportComplianceSuite('TlsTransport', tlsCluster);
@@ -153,18 +134,18 @@ describe('TlsTransport authentication', () => {
       const at1 = collect(c.transport(1));
       const port = portOf(c, 1);
       const rejectedBefore = c.transport(1).counters().connectionsRejected;
-      const socket = rawClient(port, identity, keys.ca);
-      socket.on('secureConnect', () => socket.write(encodeFrame(Buffer.from('{"kind":"forged"}'))));
-      await new Promise<void>((resolve) => {
-        socket.once('close', () => resolve());
-        setTimeout(resolve, 500);
-      });
-      socket.destroy();
+      const result = await probePeerPort(
+        { port, caPem: keys.ca.certPem, ...(identity === null ? {} : { identity }) },
+        messageFrame({ kind: 'forged' }),
+        500,
+      );
       await sleep(50);
       if (expectAccepted) {
         assert.equal(at1.length, 1);
+        assert.ok(result.bytesReceived > 0, 'an accepted peer hears keepalives');
         return;
       }
+      assert.equal(result.bytesReceived, 0, 'a refused client hears nothing from the validator');
       assert.deepEqual(at1, [], 'no message from an unauthenticated client is accepted');
       assert.ok(c.transport(1).counters().connectionsRejected > rejectedBefore, 'the refusal is counted');
     } finally {
