@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { Domain } from '../crypto/domains.ts';
 import { sign } from '../crypto/ed25519.ts';
 import { sha256Hex } from '../crypto/hash.ts';
@@ -418,5 +419,41 @@ describe('parseTransaction', () => {
     const parsed = parseTransaction(JSON.parse(JSON.stringify(tx)));
     assert.deepEqual(parsed, tx);
     assert.equal(txId(parsed), txId(tx));
+  });
+});
+
+describe('hostile input', () => {
+  const valid = signRelease(release(1), [admin0, admin1]);
+
+  it('property: checkTransaction answers every JSON value with a typed rejection, never a throw', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const result = checkTransaction(genesis, empty, value);
+        assert.equal(result.ok, false);
+        if (!result.ok) assert.equal(result.error.code, 'TX_INVALID');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('property: changing any one field of a valid transaction never throws and never passes unless unchanged', () => {
+    const paths: (readonly string[])[] = [
+      ...Object.keys(valid.body).map((k) => ['body', k]),
+      ['signatures', '0', 'signer'],
+      ['signatures', '0', 'signature'],
+    ];
+    fc.assert(
+      fc.property(fc.constantFrom(...paths), fc.jsonValue(), (path, replacement) => {
+        const copy = JSON.parse(JSON.stringify(valid));
+        let target = copy;
+        for (const key of path.slice(0, -1)) target = target[key];
+        const last = path.at(-1) as string;
+        const unchanged = JSON.stringify(target[last]) === JSON.stringify(replacement);
+        target[last] = replacement;
+        const result = checkTransaction(genesis, empty, copy);
+        if (!unchanged) assert.equal(result.ok, false, `${path.join('.')} = ${JSON.stringify(replacement)}`);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
