@@ -372,6 +372,15 @@ export function storeCompliance(name: string, factory: StoreFactory): void {
           () => store.appendConsensusRecords([{ seq: 1, kind: '', data: {} }]),
           'BAD_CONSENSUS_RECORD',
         );
+        throwsStorage(
+          () => store.appendConsensusRecords([{ seq: 3, kind: 'commit', data: { list: [1, undefined] } }]),
+          'BAD_CONSENSUS_RECORD',
+        );
+        throwsStorage(
+          () =>
+            store.appendConsensusRecords([{ seq: 3, kind: 'commit', data: { n: Number.POSITIVE_INFINITY } }]),
+          'BAD_CONSENSUS_RECORD',
+        );
         assert.deepEqual(store.loadConsensusRecords(), []);
         store.close();
       });
