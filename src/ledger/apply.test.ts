@@ -460,3 +460,35 @@ describe('properties', () => {
     );
   });
 });
+
+describe('hostile blocks', () => {
+  it('property: applyBlock refuses any malformed block or header with a LedgerError, never another error', () => {
+    const { block } = build([release('a', 1)]);
+    const blocks = fc.oneof(
+      fc.jsonValue(),
+      fc.record({ header: fc.jsonValue(), txs: fc.constant(block.txs) }),
+      fc.record({ header: fc.constant(block.header), txs: fc.array(fc.jsonValue(), { maxLength: 3 }) }),
+      fc
+        .constantFrom(...Object.keys(block.header))
+        .chain((key) =>
+          fc.jsonValue().map((v) => ({ header: { ...block.header, [key]: v }, txs: block.txs })),
+        ),
+    );
+    fc.assert(
+      fc.property(blocks, (candidate) => {
+        try {
+          applyBlock(genesis, g0.header, LedgerState.empty(), candidate as Block);
+        } catch (error) {
+          assert.ok(error instanceof LedgerError, String(error));
+          return;
+        }
+        assert.equal(
+          JSON.stringify(candidate),
+          JSON.stringify(block),
+          'only the valid block itself may apply',
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
