@@ -271,6 +271,27 @@ describe('TlsTransport authentication', () => {
     );
   });
 
+  it('refuses a key that does not match its certificate, with a typed error', async () => {
+    const keys = await pki();
+    assert.throws(
+      () =>
+        new TlsTransport({
+          self: 0 as ValidatorId,
+          validators: [
+            { id: 0, host: '127.0.0.1', port: 1 },
+            { id: 1, host: '127.0.0.1', port: 2 },
+          ],
+          tls: {
+            caPem: keys.ca.certPem,
+            certPem: keys.validators[0]!.certPem,
+            keyPem: keys.validators[1]!.keyPem,
+          },
+          logger: silent,
+        }),
+      (error: unknown) => error instanceof ConfigChainError && error.code === 'NET_TLS_CREDENTIALS',
+    );
+  });
+
   it('reports a busy port as a typed listen error', async () => {
     const keys = await pki();
     const blocker = createServer({});

@@ -22,8 +22,10 @@ import type { Socket } from 'node:net';
 import {
   checkServerIdentity,
   connect,
+  createSecureContext,
   createServer,
   type PeerCertificate,
+  type SecureContext,
   type Server,
   type TLSSocket,
 } from 'node:tls';
@@ -143,6 +145,8 @@ export class TlsTransport implements Transport {
   readonly #counters: TransportCounters = emptyCounters();
   /** Accepted TCP sockets, authenticated or not, so stop() can close those still in their handshake. */
   readonly #accepted = new Set<Socket>();
+  /** Parsed once: every redial reuses it instead of parsing the PEM texts again. */
+  readonly #clientContext: SecureContext;
   #server: Server | null = null;
   #ticker: NodeJS.Timeout | null = null;
   #state: 'new' | 'started' | 'stopped' = 'new';
@@ -180,6 +184,7 @@ export class TlsTransport implements Transport {
         connected: false,
       });
     }
+    this.#clientContext = secureContextFor(options.tls);
     const ownName = commonNameOf(options.tls.certPem);
     if (ownName !== validatorCommonName(options.self)) {
       throw new ConfigChainError(
@@ -238,6 +243,11 @@ export class TlsTransport implements Transport {
           'stop whatever holds that port, or create the network with another --base-port',
         { host: this.#listen.host, port: this.#listen.port, errno },
       );
+    }
+    if (this.#state !== 'started') {
+      // stop() ran while we were binding: undo the listen and do not dial.
+      server.close();
+      return;
     }
     server.on('error', (error) => this.#log.error({ err: error.message }, 'peer server error'));
     this.#log.info({ host: this.#listen.host, port: this.#listen.port }, 'listening for peers');
@@ -340,13 +350,10 @@ export class TlsTransport implements Transport {
 
   #dial(peer: PeerState): void {
     if (this.#state !== 'started' || peer.out !== null) return;
-    const { caPem, certPem, keyPem } = this.#options.tls;
     const socket = connect({
       host: peer.address.host,
       port: peer.address.port,
-      ca: [caPem],
-      cert: certPem,
-      key: keyPem,
+      secureContext: this.#clientContext,
       minVersion: TLS_VERSION,
       maxVersion: TLS_VERSION,
       rejectUnauthorized: true,
@@ -537,6 +544,26 @@ function isTlsFailure(error: NodeJS.ErrnoException): boolean {
     code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
     code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
   );
+}
+
+/** The client-side TLS context; a typed error when the key and certificate are unusable or do not match. */
+function secureContextFor(tls: TlsCredentials): SecureContext {
+  try {
+    return createSecureContext({
+      ca: [tls.caPem],
+      cert: tls.certPem,
+      key: tls.keyPem,
+      minVersion: TLS_VERSION,
+      maxVersion: TLS_VERSION,
+    });
+  } catch (error) {
+    throw new ConfigChainError(
+      'NET_TLS_CREDENTIALS',
+      `the peer TLS credentials cannot be used (${(error as Error).message}); ` +
+        "check ca/ca.crt and this validator's tls.crt and tls.key, or recreate them with configchain init",
+      { reason: (error as Error).message },
+    );
+  }
 }
 
 /** The CN of a PEM certificate, read with node's own parser. */
