@@ -92,6 +92,8 @@ export const storeQueryRowsMax = 1000;
 export const consensusRecordBytesMax = 2 * frameBytesMax;
 /** Records one appendConsensusRecords() call writes at most. */
 export const consensusRecordsPerAppendMax = 4096;
+/** Characters of a consensus-log record's kind ("pre-prepare", "view-change", ...). */
+export const consensusRecordKindLengthMax = 64;
 
 // Node (src/node): the validator process around the replica
 /** How long a node waits for its validator-facing config server before calling it unreachable. */

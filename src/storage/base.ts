@@ -4,7 +4,11 @@
  * consensus-record checks, and verifyChain. SqliteStore and MemoryStore only say how rows are kept.
  * This is what makes the compliance suite meaningful: the two differ only where they must.
  */
-import { consensusRecordBytesMax, consensusRecordsPerAppendMax } from '../constants.ts';
+import {
+  consensusRecordBytesMax,
+  consensusRecordKindLengthMax,
+  consensusRecordsPerAppendMax,
+} from '../constants.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { BlockHash, DeviceId, Hash32Hex, TargetName } from '../encoding/brand.ts';
 import { asHeight } from '../encoding/brand.ts';
@@ -60,14 +64,12 @@ export interface TimedTxRow extends TxRow {
   readonly timestampMs: number;
 }
 
-/** A consensus record as stored: data is canonical JSON text. */
+/** A consensus record as stored: data is JSON text (see strictJson). */
 export interface ConsensusRow {
   readonly seq: number;
   readonly kind: string;
   readonly data: string;
 }
-
-const consensusKindLengthMax = 64;
 
 export abstract class RowStore implements Store, RawChain {
   readonly genesis: Genesis;
@@ -385,11 +387,11 @@ function consensusRow(record: ConsensusRecord): ConsensusRow {
   if (
     typeof record.kind !== 'string' ||
     record.kind.length === 0 ||
-    record.kind.length > consensusKindLengthMax
+    record.kind.length > consensusRecordKindLengthMax
   ) {
     throw new StorageError(
       'BAD_CONSENSUS_RECORD',
-      `consensus record kind must be 1..${consensusKindLengthMax} characters`,
+      `consensus record kind must be 1..${consensusRecordKindLengthMax} characters`,
     );
   }
   let data: string;
