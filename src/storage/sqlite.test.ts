@@ -91,6 +91,19 @@ describe('SqliteStore on disk', () => {
     );
   });
 
+  it('says which file it cannot open: a missing directory, or a file that is not a database', () => {
+    const chain = new TestChain({ seed: 'open-failed' });
+    const isOpenFailed = (error: unknown) =>
+      error instanceof StorageError && error.code === 'OPEN_FAILED' && error.message.includes(dir);
+    assert.throws(
+      () => SqliteStore.open(join(dir, 'no-such-dir', 'node.sqlite'), { genesis: chain.genesis }),
+      isOpenFailed,
+    );
+    const notADatabase = freshPath();
+    writeFileSync(notADatabase, Buffer.alloc(8192, 'not a database '));
+    assert.throws(() => SqliteStore.open(notADatabase, { genesis: chain.genesis }), isOpenFailed);
+  });
+
   it('rolls a block back whole when SQLite itself fails the state write', () => {
     const path = freshPath();
     const chain = new TestChain({ seed: 'trigger' });

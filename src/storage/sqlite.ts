@@ -118,7 +118,12 @@ export class SqliteStore extends RowStore {
    * block 0; an existing one must belong to the same chain (StorageError WRONG_CHAIN otherwise).
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
-    const db = new Database(path);
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+    } catch (error) {
+      throw openFailed(path, error);
+    }
     try {
       db.pragma('journal_mode = WAL');
       db.pragma(options.unsafeSkipFsync === true ? 'synchronous = NORMAL' : 'synchronous = FULL');
@@ -130,7 +135,7 @@ export class SqliteStore extends RowStore {
       return store;
     } catch (error) {
       db.close();
-      throw error;
+      throw error instanceof Database.SqliteError ? openFailed(path, error) : error;
     }
   }
 
@@ -233,6 +238,16 @@ export class SqliteStore extends RowStore {
 /** Opens (or creates) a node's SQLite store; see SqliteStore.open. */
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   return SqliteStore.open(path, options);
+}
+
+/** SQLite could not open or read the file: say which file and what to check. */
+function openFailed(path: string, error: unknown): StorageError {
+  return new StorageError(
+    'OPEN_FAILED',
+    `cannot open the node database ${path}: ${(error as Error).message}. Check that its directory ` +
+      'exists and is writable and that the file is a ConfigChain database (not another file)',
+    { path },
+  );
 }
 
 /** Creates the tables and settles which chain this database belongs to. */

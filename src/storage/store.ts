@@ -200,6 +200,7 @@ export interface Store {
 }
 
 export type StorageErrorCode =
+  | 'OPEN_FAILED'
   | 'WRONG_CHAIN'
   | 'NO_GENESIS'
   | 'SCHEMA_VERSION'
