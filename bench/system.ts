@@ -247,7 +247,7 @@ export async function run(args: string[]): Promise<void> {
     ]);
     console.log('  network ready');
 
-    // 1. The ceiling: hello-world fastify in its own process, same load generator.
+    // 1. The ceiling: hello-world fastify in its own process, same load generator and body.
     const helloPort = basePort + 500;
     const hello = spawn(
       process.execPath,
@@ -266,17 +266,20 @@ export async function run(args: string[]): Promise<void> {
       body,
       path: '/validateHash',
     });
+    // 2. Current-hash reads on validator 0 (make version 1 of "default" current first). The
+    // machine is shared, so the ceiling and the reads alternate twice and each keeps its best run:
+    // a burst of outside load then cannot make one of them look better than it is.
     const current = sha256Hex('1');
-    const ceiling = await loadInChild(
-      readSpec(`http://127.0.0.1:${helloPort}`, JSON.stringify({ hash: current })),
-    );
-    hello.kill('SIGTERM');
-
-    // 2. Current-hash reads on validator 0 (make version 1 of "default" current first).
     const first = await new ApiClient(urls[0] as string).validateHash(current);
     if (first.outcome !== 'added' && first.outcome !== 'current')
       throw new Error(`could not validate v1: ${first.text}`);
-    const reads = await loadInChild(readSpec(urls[0] as string, JSON.stringify({ hash: current })));
+    const body = JSON.stringify({ hash: current });
+    const best = (a: LoadResult, b: LoadResult) => (a.perSecond >= b.perSecond ? a : b);
+    let ceiling = await loadInChild(readSpec(`http://127.0.0.1:${helloPort}`, body));
+    let reads = await loadInChild(readSpec(urls[0] as string, body));
+    ceiling = best(ceiling, await loadInChild(readSpec(`http://127.0.0.1:${helloPort}`, body)));
+    reads = best(reads, await loadInChild(readSpec(urls[0] as string, body)));
+    hello.kill('SIGTERM');
 
     // 3. Latency of one new hash at a time on an idle network.
     const idle: number[] = [];
@@ -308,7 +311,9 @@ export async function run(args: string[]): Promise<void> {
     const heights = await Promise.all(urls.map((u) => new ApiClient(u).status().then((s) => s.height)));
 
     console.log('');
-    console.log(`results (${clients} attest clients, ${seconds} s per phase, 64 connections for reads):`);
+    console.log(
+      `results (${clients} attest clients, ${seconds} s per phase, 64 connections for reads, best of 2 alternating runs):`,
+    );
     line('hello-world fastify (ceiling)', fmt(ceiling));
     line('POST /validateHash, current hash, validator 0', fmt(reads));
     line(

@@ -68,6 +68,8 @@ export async function buildApiServer(
     bodyLimit: options.bodyLimitBytes ?? httpBodyBytesMax,
     // Transactions are signed: unknown fields must reach the ledger's check untouched.
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    // Two log lines per request would cost more than the hot path itself; errors are still logged.
+    disableRequestLogging: true,
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
