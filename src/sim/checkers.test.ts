@@ -131,18 +131,20 @@ describe('SafetyChecker', () => {
 });
 
 describe('checkLiveness', () => {
-  it('flags each honest replica that misses a submitted request, and passes when none does', () => {
-    const requests = [
-      { clientId: 'c', requestId: '1', payload: 'op-1' },
-      { clientId: 'c', requestId: '2', payload: 'op-2' },
-    ];
-    const all = new Set(requests.map(requestKeyString));
-    const some = new Set([requestKeyString(requests[0]!)]);
-    const honest = new Set([0, 1, 2]);
+  const requests = [
+    { clientId: 'c', requestId: '1', payload: 'op-1' },
+    { clientId: 'c', requestId: '2', payload: 'op-2' },
+  ];
+  const all = new Set(requests.map(requestKeyString));
+  const some = new Set([requestKeyString(requests[0]!)]);
+  const honest = new Set([0, 1, 2]);
+
+  it('flags a request that fewer than the required honest replicas delivered', () => {
     const found = checkLiveness(
       honest,
       requests,
       (r) => (r === 1 ? some : all),
+      3,
       100,
       () => 3,
     );
@@ -151,11 +153,37 @@ describe('checkLiveness', () => {
       [['liveness', 1]],
     );
     assert.match(found[0]!.detail, /c\/2/);
+    assert.equal(
+      checkLiveness(
+        honest,
+        requests,
+        (r) => (r === 0 ? all : some),
+        2,
+        100,
+        () => 3,
+      ).length,
+      1,
+    );
+  });
+
+  it('passes when enough honest replicas delivered every request', () => {
     assert.deepEqual(
       checkLiveness(
         honest,
         requests,
         () => all,
+        3,
+        100,
+        () => 3,
+      ),
+      [],
+    );
+    assert.deepEqual(
+      checkLiveness(
+        honest,
+        requests,
+        (r) => (r === 1 ? some : all),
+        2,
         100,
         () => 3,
       ),

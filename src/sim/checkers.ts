@@ -154,35 +154,45 @@ export class SafetyChecker {
 }
 
 /**
- * Liveness: every valid request (not refused on arrival) must be in a block delivered by every
- * honest replica. Returns one violation per replica that misses requests, naming a few of them.
+ * Liveness: every valid request (not refused on arrival) must be in a block delivered by at least
+ * `required` honest replicas: f+1 is what a client needs for a trustworthy answer, all honest
+ * replicas is the stronger promise that lagging replicas catch up. Returns at most one violation,
+ * naming a few of the requests that fell short and how far each honest replica got.
  */
 export function checkLiveness(
   honest: ReadonlySet<number>,
   submitted: readonly SimRequest[],
   deliveredKeys: (replica: number) => ReadonlySet<string>,
+  required: number,
   timeMs: number,
   deliveredHeight: (replica: number) => number,
 ): Violation[] {
-  const violations: Violation[] = [];
-  for (const replica of [...honest].sort((a, b) => a - b)) {
-    const keys = deliveredKeys(replica);
-    const missing = submitted.filter((r) => !keys.has(requestKeyString(r)));
-    if (missing.length > 0) {
-      const names = missing
-        .slice(0, 5)
-        .map((r) => `${r.clientId}/${r.requestId}`)
-        .join(', ');
-      violations.push({
-        kind: 'liveness',
-        replica,
-        height: deliveredHeight(replica),
-        timeMs,
-        detail: `${missing.length} submitted request(s) never delivered by this replica, e.g. ${names}`,
-      });
-    }
-  }
-  return violations;
+  assert(
+    required >= 1 && required <= honest.size,
+    `liveness needs 1..${honest.size} replicas, got ${required}`,
+  );
+  const replicas = [...honest].sort((a, b) => a - b);
+  const short = submitted.filter((r) => {
+    const key = requestKeyString(r);
+    return replicas.filter((id) => deliveredKeys(id).has(key)).length < required;
+  });
+  if (short.length === 0) return [];
+  const names = short
+    .slice(0, 5)
+    .map((r) => `${r.clientId}/${r.requestId}`)
+    .join(', ');
+  const first = short[0] as SimRequest;
+  const laggard = replicas.find((id) => !deliveredKeys(id).has(requestKeyString(first))) ?? -1;
+  const heights = replicas.map((id) => `${id}:${deliveredHeight(id)}`).join(' ');
+  return [
+    {
+      kind: 'liveness',
+      replica: laggard,
+      height: laggard >= 0 ? deliveredHeight(laggard) : 0,
+      timeMs,
+      detail: `${short.length} valid request(s) delivered by fewer than ${required} honest replicas, e.g. ${names}; honest heights ${heights}`,
+    },
+  ];
 }
 
 export function requestKeyString(r: { readonly clientId: string; readonly requestId: string }): string {

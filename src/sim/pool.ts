@@ -21,6 +21,23 @@ import type { ChunkRequest } from './worker.ts';
 const chunkSeeds = 25;
 export const simWorkersMax = 64;
 
+/**
+ * Workers load TypeScript through tsx's loader, registered inside the worker before the worker
+ * module is imported (a worker does not inherit the main thread's module hooks on Node 20).
+ */
+const workerBootstrap = `
+import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then(({ register }) => {
+    register();
+    return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)});
+  })
+  .catch((error) => {
+    setImmediate(() => {
+      throw error;
+    });
+  });
+`;
+
 type WorkerMessage =
   | { readonly kind: 'seed-done' }
   | { readonly kind: 'chunk-done'; readonly summary: RunSummary; readonly failures: SeedResult[] };
@@ -61,8 +78,7 @@ export async function runPool(
 
   const runWorker = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      // Workers load TypeScript through tsx, as the main thread does.
-      const worker = new Worker(new URL('./worker.ts', import.meta.url), { execArgv: ['--import', 'tsx'] });
+      const worker = new Worker(workerBootstrap, { eval: true });
       const dispatch = (): void => {
         if (next >= end) {
           void worker.terminate().then(() => resolve());

@@ -151,8 +151,6 @@ interface Host {
   readonly ledger: CertifiedBlock<SimBlock>[];
   /** Keys of requests in delivered blocks. */
   readonly deliveredKeys: Set<string>;
-  /** Valid submitted requests this replica delivered (for the early end of the liveness phase). */
-  validDelivered: number;
   /** When set, the replica crashes after performing this many more actions. */
   crashAfterActions: number | undefined;
   readonly adversary: Adversary | undefined;
@@ -165,6 +163,8 @@ interface ClientRequest {
   submitted: boolean;
   /** Replicas that answered committed or duplicate. */
   readonly confirmations: Set<number>;
+  /** Honest replicas that delivered a block holding this request. */
+  honestDeliveries: number;
   done: boolean;
 }
 
@@ -196,6 +196,15 @@ class Simulation {
   private phase: 'safety' | 'liveness' = 'safety';
   private livenessStartMs = 0;
   private validSubmitted = 0;
+  private clientsSubmitted = 0;
+  /** Valid submitted requests delivered by livenessQuorum honest replicas. */
+  private requestsSatisfied = 0;
+  /**
+   * Honest replicas that must deliver each valid request. With heartbeat blocks a lagging replica
+   * keeps seeing new checkpoints and must catch up, so all of them; without, a replica left behind
+   * in a quiet system has nothing to learn from, so f+1 (what a client needs for an answer).
+   */
+  private readonly livenessQuorum: number;
   private events = 0;
 
   constructor(private readonly options: SimOptions) {
@@ -226,6 +235,7 @@ class Simulation {
       this.n,
     );
     this.limits = this.chooseLimits();
+    this.livenessQuorum = (this.limits.heartbeatIntervalMs ?? 0) > 0 ? this.honest.size : this.f + 1;
     const adversaryRng = this.rng.fork();
     this.hosts = Array.from({ length: this.n }, (_, id) => {
       const byz = this.plan.byzantine.find((b) => b.id === id);
@@ -250,7 +260,6 @@ class Simulation {
         records: [],
         ledger: [],
         deliveredKeys: new Set(),
-        validDelivered: 0,
         crashAfterActions: undefined,
         adversary:
           byz === undefined
@@ -316,6 +325,7 @@ class Simulation {
         submitAtMs,
         submitted: false,
         confirmations: new Set(),
+        honestDeliveries: 0,
         done: false,
       });
       this.schedule(submitAtMs, { kind: 'submit', index: i });
@@ -358,12 +368,7 @@ class Simulation {
   private livenessReached(): boolean {
     if (this.phase !== 'liveness') return false;
     if (this.queue.now < this.livenessStartMs + simLimits.livenessPhaseMsMin) return false;
-    if (this.clients.some((c) => !c.submitted)) return false;
-    for (const id of this.honest) {
-      const host = this.hosts[id] as Host;
-      if (host.validDelivered < this.validSubmitted) return false;
-    }
-    return true;
+    return this.clientsSubmitted === this.clients.length && this.requestsSatisfied === this.validSubmitted;
   }
 
   private checkLivenessAtEnd(): void {
@@ -372,16 +377,21 @@ class Simulation {
       this.honest,
       submitted,
       (id) => (this.hosts[id] as Host).deliveredKeys,
+      this.livenessQuorum,
       this.queue.now,
       (id) => (this.hosts[id] as Host).ledger.length,
     );
     for (const v of found) {
-      const replica = this.hosts[v.replica]?.replica;
-      const state =
-        replica === null || replica === undefined ? 'down' : `view ${replica.view} ${replica.status}`;
+      const states = [...this.honest]
+        .sort((a, b) => a - b)
+        .map((id) => {
+          const r = this.hosts[id]?.replica;
+          return r === null || r === undefined ? `${id}:down` : `${id}:v${r.view}/${r.status}`;
+        })
+        .join(' ');
       this.violations.push({
         ...v,
-        detail: `${v.detail}; ${this.plan.livenessPhaseMs}ms after the faults healed the replica is at height ${v.height}, ${state}`,
+        detail: `${v.detail}; ${this.plan.livenessPhaseMs}ms after the faults healed; honest views ${states}`,
       });
     }
     if (found.length > 0) this.note('liveness violated at the end of the liveness phase');
@@ -487,7 +497,10 @@ class Simulation {
     if (client.done) return;
     if (!client.submitted) {
       client.submitted = true;
+      this.clientsSubmitted++;
       if (client.valid) this.validSubmitted++;
+      // Deliveries can only follow a submission, so none was counted yet.
+      assert(client.honestDeliveries === 0, 'a request was delivered before it was submitted');
     }
     this.note(
       () =>
@@ -751,9 +764,10 @@ class Simulation {
       const key = requestKeyString(entry);
       if (host.deliveredKeys.has(key)) continue;
       host.deliveredKeys.add(key);
-      if (requestVerdict(entry.payload) !== 'malformed') {
-        const client = this.clientFor(entry.requestId, entry.clientId);
-        if (client?.submitted === true && client.valid) host.validDelivered++;
+      const client = this.clientFor(entry.requestId, entry.clientId);
+      if (host.honest && client?.valid === true && client.request.payload === entry.payload) {
+        client.honestDeliveries++;
+        if (client.honestDeliveries === this.livenessQuorum) this.requestsSatisfied++;
       }
     }
     // The application applied the block durably; it tells the replica at once.
