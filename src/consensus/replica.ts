@@ -213,6 +213,8 @@ export class Replica<B, R> implements ReplicaState {
   private readonly lastHelpMs = new Map<number, number>();
   private out: Action<B>[] = [];
   private resumed = false;
+  /** Set while a new-view's O set is being accepted: the primary must not propose in between. */
+  private installing = false;
   private restartTransferTarget = 0;
 
   constructor(
@@ -517,7 +519,7 @@ export class Replica<B, R> implements ReplicaState {
 
   /** The primary proposes while a batch is ready, the window has room and its parent is known. */
   private tryPropose(): void {
-    if (this.currentStatus !== 'normal' || !this.isPrimary()) return;
+    if (this.currentStatus !== 'normal' || !this.isPrimary() || this.installing) return;
     for (;;) {
       const seq = this.nextProposalSeq();
       if (seq > this.highWatermark) return;
@@ -1332,14 +1334,13 @@ export class Replica<B, R> implements ReplicaState {
     if (checkpoint.seq > this.stable.seq) this.advanceStable(checkpoint);
     for (const entry of this.pending.values()) entry.sinceMs = Math.max(entry.sinceMs, this.nowMs);
     this.out.push({ kind: 'view-changed', view: nv.view, primary: nv.replica });
-    for (const pp of nv.prePrepares) {
-      if (!this.inWindow(pp.seq)) continue;
-      this.acceptPrePrepare(pp);
-      if (this.isPrimary()) {
-        // The new primary re-proposes these blocks as its own pre-prepares.
-        const slot = this.slots.get(pp.seq);
-        if (slot?.prePrepare === pp && slot.validation === 'none') this.tryValidate(pp.seq);
-      }
+    // Every O entry must be in place before the primary may propose above them: a proposal made in
+    // between (say, from a cached validation answer) would put a second block at an O seq.
+    this.installing = true;
+    try {
+      for (const pp of nv.prePrepares) if (this.inWindow(pp.seq)) this.acceptPrePrepare(pp);
+    } finally {
+      this.installing = false;
     }
     this.replayFuture();
     this.tryPropose();
@@ -1434,6 +1435,16 @@ export class Replica<B, R> implements ReplicaState {
       if (seq <= this.delivered || seq <= target) continue;
       const committers = new Set([...slot.commits.values()].map((c) => c.replica));
       if (committers.size >= this.f + 1) target = seq;
+    }
+    // Without such evidence, a replica that waits (changing view alone, or holding requests) may
+    // have missed blocks nobody will announce again: probe a peer now and then.
+    const waiting = this.currentStatus === 'view-change' || this.pending.size > 0;
+    if (
+      target === 0 &&
+      waiting &&
+      this.nowMs - Math.max(this.lastDeliveryMs, this.lastStallFetchMs) >= 2 * stallMs
+    ) {
+      target = this.delivered + this.limits.stateTransferBlocksPerRequestMax;
     }
     if (target === 0) return;
     this.lastStallFetchMs = this.nowMs;

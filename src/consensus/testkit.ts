@@ -63,6 +63,23 @@ export const testGenesisHash = canonicalHash({ genesis: 'consensus-testkit' }) a
 
 /** Blocks whose digest covers the whole block; a request with payload "bad" makes a block invalid. */
 export class TestApp implements Application<TestBlock, TestRequest> {
+  /** The replica's own committed chain, when the app answers duplicates of old requests. */
+  private readonly chain: readonly CertifiedBlock<TestBlock>[] | undefined;
+
+  constructor(chain?: readonly CertifiedBlock<TestBlock>[]) {
+    this.chain = chain;
+  }
+
+  findCommitted(key: RequestKey): Height | null {
+    if (this.chain === undefined) return null;
+    for (const { block } of this.chain) {
+      if (block.requests.some((r) => r.clientId === key.clientId && r.requestId === key.requestId)) {
+        return block.height as Height;
+      }
+    }
+    return null;
+  }
+
   digest(block: TestBlock): BlockHash {
     return canonicalHash(block) as string as BlockHash;
   }
@@ -144,6 +161,22 @@ export interface ClusterOptions {
   /** Record a transcript line for every send, delivery, view change and reply. */
   readonly transcript?: boolean;
   readonly chainId?: string;
+  /** A seeded generator in [0, 1): when given, the next item is picked at random (reordering). */
+  readonly random?: () => number;
+  /** With `random`: the probability that a consensus message is lost. */
+  readonly lossRate?: number;
+}
+
+/** mulberry32: a tiny seeded PRNG, enough to shuffle test traffic reproducibly. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /**
@@ -167,6 +200,8 @@ export class Cluster {
   processed = 0;
   private queue: Item[] = [];
   private head = 0;
+  /** With `random`: network traffic (messages, requests, transfer answers) is picked at random. */
+  private network: Item[] = [];
   private readonly options: ClusterOptions;
 
   constructor(options: ClusterOptions) {
@@ -198,9 +233,10 @@ export class Cluster {
 
   private makeReplica(id: number, restoring: boolean): Replica<TestBlock, TestRequest> {
     const m = this.members[id]!;
-    if (!restoring) return new Replica(this.config(id), this.app);
+    const app = new TestApp(m.chain);
+    if (!restoring) return new Replica(this.config(id), app);
     const height = m.chain.length as Height;
-    return new Replica(this.config(id), this.app, {
+    return new Replica(this.config(id), app, {
       records: m.records,
       executed: { height, hash: m.executedHash },
     });
@@ -234,7 +270,12 @@ export class Cluster {
   }
 
   push(item: Item): void {
-    this.queue.push(item);
+    const local =
+      item.event.kind === 'tick' ||
+      item.event.kind === 'block-executed' ||
+      item.event.kind === 'validation-result';
+    if (this.options.random !== undefined && !local) this.network.push(item);
+    else this.queue.push(item);
   }
 
   request(request: TestRequest, to: readonly number[] = [...Array(this.n).keys()]): void {
@@ -257,8 +298,23 @@ export class Cluster {
   /** Processes queued items until none is left (or the step budget runs out). */
   run(stepsMax = 1_000_000): void {
     let steps = 0;
-    while (this.head < this.queue.length) {
+    while (this.head < this.queue.length || this.network.length > 0) {
       assert(steps++ < stepsMax, 'the cluster did not settle within its step budget');
+      const random = this.options.random;
+      // Local events of a replica (ticks, executions, validation answers) keep their order, as a
+      // real driver's do; network traffic may be reordered.
+      if (
+        random !== undefined &&
+        this.network.length > 0 &&
+        (this.head >= this.queue.length || random() < 0.5)
+      ) {
+        const pick = Math.floor(random() * this.network.length);
+        const chosen = this.network[pick]!;
+        this.network[pick] = this.network[this.network.length - 1]!;
+        this.network.pop();
+        this.process(chosen);
+        continue;
+      }
       const item = this.queue[this.head++]!;
       if (this.head > 4096 && this.head * 2 > this.queue.length) {
         this.queue = this.queue.slice(this.head);
@@ -361,6 +417,8 @@ export class Cluster {
 
   private route(from: number, to: number, message: ConsensusMessage<TestBlock>): void {
     if (this.dropped(from, to, message)) return;
+    const { random, lossRate } = this.options;
+    if (random !== undefined && lossRate !== undefined && random() < lossRate) return;
     this.push({ to, event: { kind: 'message', from: from as ValidatorId, message } });
   }
 
