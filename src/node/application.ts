@@ -11,11 +11,19 @@
  */
 
 import type { Application, BuildInput, RequestKey } from '../consensus/types.ts';
-import { blockTxsMax, speculativeStatesMax, txBytesMax } from '../constants.ts';
+import { blockTxsMax, pendingRequestsMax, speculativeStatesMax, txBytesMax } from '../constants.ts';
 import type { BlockHash, Height, TxId, ValidatorId, View } from '../encoding/brand.ts';
 import { canonicalBytes } from '../encoding/canonical.ts';
 import { assert } from '../errors.ts';
-import { applyBlock, blockHash, buildBlock, type LedgerState, txId, txRoot } from '../ledger/index.ts';
+import {
+  applyBlock,
+  blockHash,
+  buildBlock,
+  checkTransaction,
+  type LedgerState,
+  txId,
+  txRoot,
+} from '../ledger/index.ts';
 import type { Block, BlockHeader, Genesis, StateChange, Transaction } from '../ledger/types.ts';
 import type { ConfigSourceClient } from './config-source.ts';
 
@@ -26,6 +34,17 @@ export interface BlockState {
   readonly state: LedgerState;
   readonly changes: readonly StateChange[];
 }
+
+/**
+ * What the replica orders: a ledger block plus the ids of the requests the primary left out of it
+ * because they can never be valid on its state (stale versions, bad signatures). The replica needs
+ * every request it handed to build() accounted for (requestKeys), and the ledger accepts only
+ * valid transactions in a block, so the left-out ones travel beside it. They are not covered by
+ * the block hash and are never stored; a backup checks every left-out transaction it knows of
+ * against the block's resulting state and votes against a block that left out a valid one, so a
+ * faulty primary cannot use the list to censor.
+ */
+export type NodeBlock = Block & { readonly dropped?: readonly TxId[] };
 
 export type Validity = { readonly valid: true } | { readonly valid: false; readonly reason: string };
 
@@ -38,14 +57,14 @@ export interface LedgerAppOptions {
   /** Transaction ids whose signatures this node has verified (the ledger's signatureChecked hint). */
   readonly signatureChecked?: (id: TxId) => boolean;
   /** Called with the transactions build() left out and why (stale versions, bad signatures, ...). */
-  readonly onRejected?: (rejected: readonly { tx: unknown; reason: string }[]) => void;
+  readonly onRejected?: (rejected: readonly { tx: unknown; reason: string }[], deferred: number) => void;
   /** The height a transaction was committed at, from the store's index; null if never. */
   readonly findCommittedTx?: (id: TxId) => Height | null;
 }
 
 const REQUEST_CLIENT = 'tx';
 
-export class LedgerApp implements Application<Block, Transaction> {
+export class LedgerApp implements Application<NodeBlock, Transaction> {
   readonly genesis: Genesis;
   #committed: BlockState;
   /** Speculative block states by hash; never holds heights at or below the committed tip. */
@@ -57,6 +76,8 @@ export class LedgerApp implements Application<Block, Transaction> {
   readonly #findCommittedTx: LedgerAppOptions['findCommittedTx'];
   /** txId cache per transaction object: a tx is hashed once however often it is looked at. */
   readonly #ids = new WeakMap<Transaction, TxId>();
+  /** Transactions this node has seen submitted or gossiped, to check a primary's left-out list. */
+  readonly #seen = new Map<TxId, Transaction>();
 
   constructor(options: LedgerAppOptions) {
     this.genesis = options.genesis;
@@ -85,21 +106,33 @@ export class LedgerApp implements Application<Block, Transaction> {
     return id;
   }
 
-  // --- Application<Block, Transaction> -------------------------------------------------------
+  /** Remembers a transaction handed to the replica (bounded; the oldest are forgotten first). */
+  noteTx(tx: Transaction): TxId {
+    const id = this.idOf(tx);
+    if (this.#seen.has(id)) return id;
+    if (this.#seen.size >= pendingRequestsMax) {
+      const oldest = this.#seen.keys().next();
+      if (oldest.done !== true) this.#seen.delete(oldest.value);
+    }
+    this.#seen.set(id, tx);
+    return id;
+  }
 
-  digest(block: Block): BlockHash {
+  // --- Application<NodeBlock, Transaction> ----------------------------------------------------
+
+  digest(block: NodeBlock): BlockHash {
     return blockHash(block.header);
   }
 
-  parent(block: Block): BlockHash {
+  parent(block: NodeBlock): BlockHash {
     return block.header.prevHash;
   }
 
-  height(block: Block): Height {
+  height(block: NodeBlock): Height {
     return block.header.height;
   }
 
-  build(input: BuildInput<Transaction>): Block {
+  build(input: BuildInput<Transaction>): NodeBlock {
     const parent = this.stateOf(input.parent);
     assert(parent !== undefined, `build on unknown parent ${input.parent.slice(0, 12)}`);
     assert(input.height === parent.header.height + 1, 'build height must be parent height + 1');
@@ -119,14 +152,23 @@ export class LedgerApp implements Application<Block, Transaction> {
       },
       opts,
     );
-    if (built.rejected.length > 0) this.#onRejected?.(built.rejected);
+    const dropped: TxId[] = [];
+    for (const r of built.rejected) dropped.push(txId(r.tx as Transaction));
+    // A transaction that did not fit is valid: it cannot be left out as invalid. The replica
+    // limits batches with the same count and byte limits, so this does not happen; if it does,
+    // the transaction is reported as left out and its submitter's wait ends in a timeout.
+    for (const tx of built.deferred) dropped.push(this.idOf(tx));
+    if (built.rejected.length > 0 || built.deferred.length > 0)
+      this.#onRejected?.(built.rejected, built.deferred.length);
     const hash = blockHash(built.block.header);
     this.remember({ header: built.block.header, hash, state: built.state, changes: built.changes });
-    return built.block;
+    return dropped.length === 0 ? built.block : { ...built.block, dropped };
   }
 
-  requestKeys(block: Block): readonly RequestKey[] {
-    return block.txs.map((tx) => ({ clientId: REQUEST_CLIENT, requestId: this.idOf(tx) }));
+  requestKeys(block: NodeBlock): readonly RequestKey[] {
+    const keys = block.txs.map((tx) => ({ clientId: REQUEST_CLIENT, requestId: this.idOf(tx) as string }));
+    for (const id of block.dropped ?? []) keys.push({ clientId: REQUEST_CLIENT, requestId: id });
+    return keys;
   }
 
   requestKey(request: Transaction): RequestKey {
@@ -155,7 +197,7 @@ export class LedgerApp implements Application<Block, Transaction> {
     return this.#findCommittedTx?.(key.requestId as TxId) ?? null;
   }
 
-  checkBody(block: Block): string | null {
+  checkBody(block: NodeBlock): string | null {
     if (!Array.isArray(block.txs) || block.txs.length > blockTxsMax)
       return 'block transaction list is invalid';
     try {
@@ -178,10 +220,17 @@ export class LedgerApp implements Application<Block, Transaction> {
    * timestamp against this node's clock, and the validator-facing config server's offers.
    * Never throws and never hangs longer than the config-server timeout.
    */
-  async validate(block: Block): Promise<Validity> {
+  async validate(block: NodeBlock): Promise<Validity> {
     const local = this.applyOnParent(block);
     if (!local.valid) return local;
     const header = block.header;
+    const after = this.stateOf(blockHash(header));
+    for (const id of block.dropped ?? []) {
+      const tx = this.#seen.get(id);
+      if (tx === undefined || after === undefined) continue;
+      const check = checkTransaction(this.genesis, after.state, tx, this.#checkOpts());
+      if (check.ok) return { valid: false, reason: `the primary left out transaction ${id}, which is valid` };
+    }
     const parent = this.stateOf(header.prevHash);
     const skew = this.genesis.policy.clockSkewMsMax;
     const now = this.#now();
@@ -218,7 +267,7 @@ export class LedgerApp implements Application<Block, Transaction> {
   }
 
   /** Applies the block on its parent's state and remembers the result; synchronous. */
-  applyOnParent(block: Block): Validity {
+  applyOnParent(block: NodeBlock): Validity {
     const hash = blockHash(block.header);
     if (this.stateOf(hash) !== undefined) return { valid: true };
     const parent = this.stateOf(block.header.prevHash);
@@ -239,7 +288,7 @@ export class LedgerApp implements Application<Block, Transaction> {
    * else computed now (blocks fetched by state transfer). Throws if the block does not apply,
    * which for a certified block means this node's state is corrupt.
    */
-  commitState(block: Block): BlockState {
+  commitState(block: NodeBlock): BlockState {
     const hash = blockHash(block.header);
     assert(block.header.prevHash === this.#committed.hash, 'a committed block must extend the committed tip');
     const known = this.#speculative.get(hash);
@@ -257,6 +306,10 @@ export class LedgerApp implements Application<Block, Transaction> {
     for (const [hash, entry] of this.#speculative) {
       if (entry.header.height <= next.header.height) this.#speculative.delete(hash);
     }
+  }
+
+  #checkOpts(): { signatureChecked?: (id: TxId) => boolean } {
+    return this.#signatureChecked === undefined ? {} : { signatureChecked: this.#signatureChecked };
   }
 
   private remember(entry: BlockState): void {

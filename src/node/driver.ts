@@ -9,37 +9,38 @@
  * of the current step, so the replica always sees a consistent order.
  */
 import type { Logger } from 'pino';
+import { describeMessage } from '../consensus/messages.ts';
 import type { Replica } from '../consensus/replica.ts';
 import type { Action, CertifiedBlock, Event, PersistRecord } from '../consensus/types.ts';
 import { stateTransferBlocksPerRequestMax } from '../constants.ts';
 import type { Height, ValidatorId } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
-import type { Block, CommitCertificate, Transaction } from '../ledger/types.ts';
+import type { CommitCertificate, Transaction } from '../ledger/types.ts';
 import type { Transport } from '../net/transport.ts';
 import type { Store } from '../storage/store.ts';
-import type { BlockState, LedgerApp } from './application.ts';
+import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
 import { recordSeq, toStored } from './records.ts';
 
-export type NodeEvent = Event<Block, Transaction>;
+export type NodeEvent = Event<NodeBlock, Transaction>;
 
 export interface DriverHooks {
   /** A block is durably stored and the app's committed state advanced. */
-  readonly onCommitted: (state: BlockState, block: Block, certificate: CommitCertificate) => void;
-  readonly onReply: (action: Extract<Action<Block>, { kind: 'reply' }>) => void;
+  readonly onCommitted: (state: BlockState, block: NodeBlock, certificate: CommitCertificate) => void;
+  readonly onReply: (action: Extract<Action<NodeBlock>, { kind: 'reply' }>) => void;
   readonly onViewChanged: (view: number, primary: number) => void;
   /** A fatal inconsistency (a certified block that does not apply): the node must stop. */
   readonly onFatal: (error: Error) => void;
 }
 
 export interface DriverOptions {
-  readonly replica: Replica<Block, Transaction>;
+  readonly replica: Replica<NodeBlock, Transaction>;
   readonly app: LedgerApp;
   readonly store: Store;
   readonly transport: Transport;
   readonly logger: Logger;
   readonly hooks: DriverHooks;
   /** The latest persisted 'view' record at start (from the restored log), if any. */
-  readonly lastViewRecord?: PersistRecord<Block>;
+  readonly lastViewRecord?: PersistRecord<NodeBlock>;
   readonly onBlockValidated?: (valid: boolean, ms: number) => void;
 }
 
@@ -47,10 +48,10 @@ export interface DriverOptions {
 export type NodeMessage =
   | { readonly kind: 'tx'; readonly tx: unknown }
   | { readonly kind: 'get-blocks'; readonly fromHeight: number; readonly toHeight: number }
-  | { readonly kind: 'blocks'; readonly blocks: readonly CertifiedBlock<Block>[] };
+  | { readonly kind: 'blocks'; readonly blocks: readonly CertifiedBlock<NodeBlock>[] };
 
 export class ReplicaDriver {
-  readonly #replica: Replica<Block, Transaction>;
+  readonly #replica: Replica<NodeBlock, Transaction>;
   readonly #app: LedgerApp;
   readonly #store: Store;
   readonly #transport: Transport;
@@ -60,10 +61,12 @@ export class ReplicaDriver {
   readonly #queue: NodeEvent[] = [];
   #pumping = false;
   #stopped = false;
-  #lastViewRecord: PersistRecord<Block> | undefined;
+  #lastViewRecord: PersistRecord<NodeBlock> | undefined;
   #stableSeq = 0;
   /** Validations in flight, so one proposal is checked once however often it is asked about. */
   readonly #validating = new Set<string>();
+  /** Protocol tracing (every step and message) at log level trace, for debugging a network. */
+  readonly #trace: boolean;
 
   constructor(options: DriverOptions) {
     this.#replica = options.replica;
@@ -75,9 +78,10 @@ export class ReplicaDriver {
     this.#lastViewRecord = options.lastViewRecord;
     this.#onBlockValidated = options.onBlockValidated;
     this.#stableSeq = options.replica.stableCheckpoint.seq;
+    this.#trace = options.logger.isLevelEnabled('trace');
   }
 
-  get replica(): Replica<Block, Transaction> {
+  get replica(): Replica<NodeBlock, Transaction> {
     return this.#replica;
   }
 
@@ -89,6 +93,7 @@ export class ReplicaDriver {
   /** Queues an event and steps the replica through everything queued, unless already doing so. */
   push(event: NodeEvent): void {
     if (this.#stopped) return;
+    if (this.#trace && event.kind !== 'tick') this.#log.trace({ event: describeEvent(event) }, 'step');
     this.#queue.push(event);
     if (this.#pumping) return;
     this.#pumping = true;
@@ -103,7 +108,7 @@ export class ReplicaDriver {
     }
   }
 
-  private perform(actions: readonly Action<Block>[]): void {
+  private perform(actions: readonly Action<NodeBlock>[]): void {
     for (const action of actions) {
       if (this.#stopped) return;
       switch (action.kind) {
@@ -111,9 +116,11 @@ export class ReplicaDriver {
           this.persist(action.records);
           break;
         case 'send':
+          if (this.#trace) this.#log.trace({ to: action.to, msg: describeMessage(action.message) }, 'send');
           this.#transport.send(action.to, action.message);
           break;
         case 'broadcast':
+          if (this.#trace) this.#log.trace({ msg: describeMessage(action.message) }, 'broadcast');
           this.#transport.broadcast(action.message);
           break;
         case 'deliver':
@@ -146,7 +153,7 @@ export class ReplicaDriver {
    * stable checkpoint is persisted the newest view record is re-stored under it before the log
    * below it is pruned.
    */
-  private persist(records: readonly PersistRecord<Block>[]): void {
+  private persist(records: readonly PersistRecord<NodeBlock>[]): void {
     if (records.length === 0) return;
     const stored = records.map((record) => {
       if (record.kind === 'view') {
@@ -169,7 +176,7 @@ export class ReplicaDriver {
     }
   }
 
-  private deliver(height: Height, block: Block, certificate: CommitCertificate): void {
+  private deliver(height: Height, block: NodeBlock, certificate: CommitCertificate): void {
     let next: BlockState;
     try {
       next = this.#app.commitState(block);
@@ -185,13 +192,17 @@ export class ReplicaDriver {
       return;
     }
     assert(next.header.height === height, 'deliver height matches the block');
-    this.#store.appendBlock({ block, certificate, changes: next.changes });
+    this.#store.appendBlock({
+      block: { header: block.header, txs: block.txs },
+      certificate,
+      changes: next.changes,
+    });
     this.#app.advance(next);
     this.#hooks.onCommitted(next, block, certificate);
     this.#queue.push({ kind: 'block-executed', height, hash: next.hash });
   }
 
-  private validate(action: Extract<Action<Block>, { kind: 'validate' }>): void {
+  private validate(action: Extract<Action<NodeBlock>, { kind: 'validate' }>): void {
     const key = `${action.view}/${action.seq}/${action.digest}`;
     if (this.#validating.has(key)) return;
     this.#validating.add(key);
@@ -228,7 +239,7 @@ export class ReplicaDriver {
     const last = Math.min(toHeight, tip, fromHeight + stateTransferBlocksPerRequestMax - 1);
     if (last < fromHeight) return;
     const stored = this.#store.blocks(fromHeight, last - fromHeight + 1);
-    const blocks: CertifiedBlock<Block>[] = [];
+    const blocks: CertifiedBlock<NodeBlock>[] = [];
     let bytes = 0;
     for (const s of stored) {
       if (s.certificate === null) continue;
@@ -238,5 +249,22 @@ export class ReplicaDriver {
       blocks.push({ block: s.block, certificate: s.certificate });
     }
     if (blocks.length > 0) this.#transport.send(from, { kind: 'blocks', blocks } satisfies NodeMessage);
+  }
+}
+
+function describeEvent(event: NodeEvent): string {
+  switch (event.kind) {
+    case 'message':
+      return `from ${event.from}: ${describeMessage(event.message)}`;
+    case 'request':
+      return 'request';
+    case 'validation-result':
+      return `validation v=${event.view} s=${event.seq} ${event.valid ? 'valid' : `invalid: ${event.reason}`}`;
+    case 'block-executed':
+      return `executed ${event.height}`;
+    case 'blocks':
+      return `${event.blocks.length} blocks from ${event.from}`;
+    case 'tick':
+      return 'tick';
   }
 }

@@ -20,13 +20,15 @@ import type {
 } from '../consensus/types.ts';
 import {
   blockTxsMax,
+  pendingRequestsMax,
   stateTransferBlocksPerRequestMax,
   validatorsMax,
   watermarkWindow,
 } from '../constants.ts';
-import { isHash32Hex, isSignatureHex } from '../encoding/brand.ts';
+import { isHash32Hex, isSignatureHex, type TxId } from '../encoding/brand.ts';
 import { parseBlockHeader, parseTransaction } from '../ledger/index.ts';
-import type { Block, CommitCertificate } from '../ledger/types.ts';
+import type { CommitCertificate } from '../ledger/types.ts';
+import type { NodeBlock } from './application.ts';
 
 type Json = Record<string, unknown>;
 
@@ -43,24 +45,27 @@ function isReplica(value: unknown, n: number): value is number {
 }
 
 /** A block from a peer with a well-formed header and transactions; null if malformed. */
-export function sanitizeBlock(value: unknown): Block | null {
+export function sanitizeBlock(value: unknown): NodeBlock | null {
   if (!isObject(value) || !Array.isArray(value.txs) || value.txs.length > blockTxsMax) return null;
+  const dropped = value.dropped ?? [];
+  if (!Array.isArray(dropped) || dropped.length > pendingRequestsMax || !dropped.every(isHash32Hex))
+    return null;
   try {
     const header = parseBlockHeader(value.header);
     const txs = value.txs.map((tx) => parseTransaction(tx));
-    return { header, txs };
+    return dropped.length === 0 ? { header, txs } : { header, txs, dropped: dropped as unknown as TxId[] };
   } catch {
     return null;
   }
 }
 
-function prePrepare(value: unknown, n: number): PrePrepare<Block> | null {
+function prePrepare(value: unknown, n: number): PrePrepare<NodeBlock> | null {
   if (!isObject(value) || value.kind !== 'pre-prepare') return null;
   if (!isCount(value.view) || !isCount(value.seq) || !isHash32Hex(value.digest)) return null;
   if (!isReplica(value.replica, n) || !isSignatureHex(value.signature)) return null;
   const block = sanitizeBlock(value.block);
   if (block === null) return null;
-  return { ...(value as unknown as PrePrepare<Block>), block };
+  return { ...(value as unknown as PrePrepare<NodeBlock>), block };
 }
 
 function vote<K extends 'prepare' | 'commit'>(
@@ -97,7 +102,7 @@ function stableCheckpoint(value: unknown, n: number): StableCheckpoint | null {
   };
 }
 
-function preparedCertificate(value: unknown, n: number): PreparedCertificate<Block> | null {
+function preparedCertificate(value: unknown, n: number): PreparedCertificate<NodeBlock> | null {
   if (!isObject(value) || !Array.isArray(value.prepares) || value.prepares.length > n) return null;
   const pp = prePrepare(value.prePrepare, n);
   if (pp === null) return null;
@@ -110,7 +115,7 @@ function preparedCertificate(value: unknown, n: number): PreparedCertificate<Blo
   return { prePrepare: pp, prepares };
 }
 
-function viewChange(value: unknown, n: number): ViewChange<Block> | null {
+function viewChange(value: unknown, n: number): ViewChange<NodeBlock> | null {
   if (!isObject(value) || value.kind !== 'view-change') return null;
   if (!isCount(value.newView) || !isReplica(value.replica, n) || !isSignatureHex(value.signature))
     return null;
@@ -118,33 +123,33 @@ function viewChange(value: unknown, n: number): ViewChange<Block> | null {
   if (cp === null || !Array.isArray(value.prepared)) return null;
   // One prepared certificate per sequence number in the watermark window at most.
   if (value.prepared.length > watermarkWindow) return null;
-  const prepared: PreparedCertificate<Block>[] = [];
+  const prepared: PreparedCertificate<NodeBlock>[] = [];
   for (const item of value.prepared) {
     const c = preparedCertificate(item, n);
     if (c === null) return null;
     prepared.push(c);
   }
-  return { ...(value as unknown as ViewChange<Block>), checkpoint: cp, prepared };
+  return { ...(value as unknown as ViewChange<NodeBlock>), checkpoint: cp, prepared };
 }
 
-function newView(value: unknown, n: number): NewView<Block> | null {
+function newView(value: unknown, n: number): NewView<NodeBlock> | null {
   if (!isObject(value) || value.kind !== 'new-view') return null;
   if (!isCount(value.view) || !isReplica(value.replica, n) || !isSignatureHex(value.signature)) return null;
   if (!Array.isArray(value.viewChanges) || value.viewChanges.length > n) return null;
   if (!Array.isArray(value.prePrepares) || value.prePrepares.length > watermarkWindow) return null;
-  const viewChanges: ViewChange<Block>[] = [];
+  const viewChanges: ViewChange<NodeBlock>[] = [];
   for (const item of value.viewChanges) {
     const vc = viewChange(item, n);
     if (vc === null) return null;
     viewChanges.push(vc);
   }
-  const prePrepares: PrePrepare<Block>[] = [];
+  const prePrepares: PrePrepare<NodeBlock>[] = [];
   for (const item of value.prePrepares) {
     const pp = prePrepare(item, n);
     if (pp === null) return null;
     prePrepares.push(pp);
   }
-  return { ...(value as unknown as NewView<Block>), viewChanges, prePrepares };
+  return { ...(value as unknown as NewView<NodeBlock>), viewChanges, prePrepares };
 }
 
 /** A PBFT message of a well-formed shape, or null. `from` is the authenticated link's peer. */
@@ -152,7 +157,7 @@ export function sanitizeConsensusMessage(
   message: Json,
   _from: number,
   n: number,
-): ConsensusMessage<Block> | null {
+): ConsensusMessage<NodeBlock> | null {
   if (n > validatorsMax) return null;
   switch (message.kind) {
     case 'pre-prepare':
@@ -186,9 +191,9 @@ function certificate(value: unknown, n: number): CommitCertificate | null {
 export function sanitizeCertifiedBlocks(
   value: unknown,
   n: number = validatorsMax,
-): CertifiedBlock<Block>[] | null {
+): CertifiedBlock<NodeBlock>[] | null {
   if (!Array.isArray(value) || value.length > stateTransferBlocksPerRequestMax) return null;
-  const out: CertifiedBlock<Block>[] = [];
+  const out: CertifiedBlock<NodeBlock>[] = [];
   for (const item of value) {
     if (!isObject(item)) return null;
     const block = sanitizeBlock(item.block);

@@ -4,11 +4,11 @@
  * below a stable checkpoint is one range delete.
  */
 import type { PersistRecord } from '../consensus/types.ts';
-import type { Block } from '../ledger/types.ts';
 import type { ConsensusRecord } from '../storage/store.ts';
+import type { NodeBlock } from './application.ts';
 
 /** The sequence number a record is about; view records belong to no sequence number (0). */
-export function recordSeq(record: PersistRecord<Block>): number {
+export function recordSeq(record: PersistRecord<NodeBlock>): number {
   switch (record.kind) {
     case 'view':
       return 0;
@@ -26,7 +26,7 @@ export function recordSeq(record: PersistRecord<Block>): number {
   }
 }
 
-export function toStored(record: PersistRecord<Block>, seqOverride?: number): ConsensusRecord {
+export function toStored(record: PersistRecord<NodeBlock>, seqOverride?: number): ConsensusRecord {
   return { seq: seqOverride ?? recordSeq(record), kind: record.kind, data: record };
 }
 
@@ -42,12 +42,12 @@ const KINDS: ReadonlySet<string> = new Set([
 ]);
 
 /** The persist records in stored order; a record of an unknown kind means a corrupt log. */
-export function fromStored(records: readonly ConsensusRecord[]): PersistRecord<Block>[] {
+export function fromStored(records: readonly ConsensusRecord[]): PersistRecord<NodeBlock>[] {
   return records.map((r, index) => {
     const data = r.data as { kind?: unknown } | null;
     if (data === null || typeof data !== 'object' || typeof data.kind !== 'string' || !KINDS.has(data.kind)) {
       throw new Error(`consensus log record ${index} (kind ${r.kind}) is not a replica persist record`);
     }
-    return data as PersistRecord<Block>;
+    return data as PersistRecord<NodeBlock>;
   });
 }

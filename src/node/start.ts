@@ -16,13 +16,13 @@ import { loadPrivateKey, sign } from '../crypto/ed25519.ts';
 import type { ValidatorId } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
 import { blockHash, genesisBlock, LedgerState, parseGenesis } from '../ledger/index.ts';
-import type { Block, Genesis, Transaction } from '../ledger/types.ts';
+import type { Genesis, Transaction } from '../ledger/types.ts';
 import { loadCertAndKey, readPem } from '../net/pki.ts';
 import { TlsTransport } from '../net/tls-transport.ts';
 import type { Transport } from '../net/transport.ts';
 import { SqliteStore } from '../storage/sqlite.ts';
 import type { Store } from '../storage/store.ts';
-import { LedgerApp } from './application.ts';
+import { LedgerApp, type NodeBlock } from './application.ts';
 import { ConfigSourceClient } from './config-source.ts';
 import { ReplicaDriver } from './driver.ts';
 import { loadNetworkFile, paths } from './layout.ts';
@@ -133,7 +133,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
         logger: log.child({ part: 'transport' }),
       });
 
-    let replicaRef: Replica<Block, Transaction> | null = null;
+    let replicaRef: Replica<NodeBlock, Transaction> | null = null;
     const metrics = createNodeMetrics(id, {
       height: () => app.committed.header.height,
       view: () => replicaRef?.view ?? 0,
@@ -151,7 +151,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       limits: { heartbeatIntervalMs: genesis.policy.heartbeatIntervalMs },
     };
     const records = fromStored(store.loadConsensusRecords());
-    const replica = new Replica<Block, Transaction>(config, app, {
+    const replica = new Replica<NodeBlock, Transaction>(config, app, {
       records,
       executed: { height: tip.height, hash: tip.hash },
     });

@@ -39,17 +39,10 @@ import {
   type View,
 } from '../encoding/brand.ts';
 import { checkTransaction, parseTransaction, quorum, signAsValidator } from '../ledger/index.ts';
-import type {
-  AttestBody,
-  Block,
-  CommitCertificate,
-  Genesis,
-  TargetEntry,
-  Transaction,
-} from '../ledger/types.ts';
+import type { AttestBody, CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
 import type { Transport } from '../net/transport.ts';
 import type { Store, StoredBlock } from '../storage/store.ts';
-import type { BlockState, LedgerApp } from './application.ts';
+import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
 import type { ConfigSourceClient } from './config-source.ts';
 import type { NodeMessage, ReplicaDriver } from './driver.ts';
 import { sanitizeCertifiedBlocks, sanitizeConsensusMessage } from './messages.ts';
@@ -132,7 +125,7 @@ export class ValidatorNode implements NodeFacade {
     return this.#metrics.registry;
   }
 
-  private get replica(): Replica<Block, Transaction> {
+  private get replica(): Replica<NodeBlock, Transaction> {
     if (this.#driver === null) throw new Error('the node is not started');
     return this.#driver.replica;
   }
@@ -396,6 +389,7 @@ export class ValidatorNode implements NodeFacade {
 
   /** Hands a transaction to the local replica and gossips it to every other validator. */
   private submitToConsensus(tx: Transaction): void {
+    this.#app.noteTx(tx);
     this.#transport.broadcast({ kind: 'tx', tx } satisfies NodeMessage);
     this.#driver?.push({ kind: 'request', request: tx });
   }
@@ -403,7 +397,7 @@ export class ValidatorNode implements NodeFacade {
   // --- Events from the driver and the transport ----------------------------------------------------
 
   /** A block is durably committed: answer everyone whose outcome it decides. */
-  onCommitted(state: BlockState, block: Block, _certificate: CommitCertificate): void {
+  onCommitted(state: BlockState, block: NodeBlock, _certificate: CommitCertificate): void {
     this.#metrics.committedBlocks.inc();
     this.#metrics.committedTxs.inc(block.txs.length);
     if (this.#validations.size === 0 && this.#submissions.size === 0) return;
@@ -453,7 +447,7 @@ export class ValidatorNode implements NodeFacade {
     for (const w of [...pending.waiters]) w.resolve(result);
   }
 
-  onReply(action: Extract<Action<Block>, { kind: 'reply' }>): void {
+  onReply(action: Extract<Action<NodeBlock>, { kind: 'reply' }>): void {
     const id = action.requestId as TxId;
     const result = action.result;
     if (result.status !== 'rejected') return; // commits are answered from the delivered block
@@ -510,11 +504,13 @@ export class ValidatorNode implements NodeFacade {
     }
     const id = this.#app.idOf(tx);
     void this.#txChecker.check(id, tx, this.#app.committed.state).then((ok) => {
-      if (ok) this.#driver?.push({ kind: 'request', request: tx });
+      if (!ok) return;
+      this.#app.noteTx(tx);
+      this.#driver?.push({ kind: 'request', request: tx });
     });
   }
 
-  private notePeer(from: ValidatorId, message: ConsensusMessage<Block>): void {
+  private notePeer(from: ValidatorId, message: ConsensusMessage<NodeBlock>): void {
     const seen = this.#peerViews.get(from) ?? { view: 0, seq: 0, lastMs: 0 };
     if ('view' in message && typeof message.view === 'number') seen.view = Math.max(seen.view, message.view);
     if ('newView' in message && typeof message.newView === 'number')

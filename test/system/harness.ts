@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type InitResult, initNetwork } from '../../src/cli/commands/init.ts';
+import { seedArtifact } from '../../src/configserver/store.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
+import { paths } from '../../src/node/layout.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const mainTs = join(repoRoot, 'src', 'cli', 'main.ts');
@@ -30,6 +32,8 @@ export interface NetworkOptions {
   /** Extra environment for the validator processes. */
   readonly env?: Record<string, string>;
   readonly heartbeatIntervalMs?: number;
+  /** Seeds versions 1..N of target "default" (contents "1".."N") on both config servers. */
+  readonly versions?: number;
 }
 
 interface Proc {
@@ -271,6 +275,11 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<TestNe
         ? {}
         : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
     });
+    for (let v = 6; v <= (options.versions ?? 5); v++) {
+      for (const id of ['A', 'B'] as const) {
+        await seedArtifact(paths.configServerDir(dir, id), 'default', v, Buffer.from(String(v), 'utf8'));
+      }
+    }
     const net = new TestNetwork(dir, init, options.env ?? {});
     try {
       net.startConfigServer('A');
