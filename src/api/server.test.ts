@@ -95,6 +95,35 @@ describe('validator API', () => {
     assert.equal((await validate(app, { hash: v(3) })).body, CompatText.current, 'still serving');
   });
 
+  it('answers every route table entry with 4xx and a message for malformed input', async () => {
+    for (const def of Object.values(routes)) {
+      if (def.method === 'POST') {
+        for (const payload of ['{bad json', '"a string"', '7']) {
+          const res = await app.inject({
+            method: 'POST',
+            url: def.url,
+            payload,
+            headers: { 'content-type': 'application/json' },
+          });
+          assert.ok(
+            res.statusCode >= 400 && res.statusCode < 500,
+            `${def.url} ${payload}: ${res.statusCode}`,
+          );
+          assert.ok(res.body.length > 20, `${def.url} says what was wrong: ${res.body}`);
+        }
+      }
+      if (def.url.includes(':')) {
+        const url = def.url.replace(/:([A-Za-z]+)/g, (_, name: string) =>
+          name === 'target' ? 'x'.repeat(500) : 'not-valid',
+        );
+        const res = await app.inject({ method: def.method, url });
+        assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${url}: ${res.statusCode}`);
+        assert.match(res.json().message, /invalid params/);
+      }
+    }
+    assert.equal((await validate(app, { hash: v(3) })).statusCode, 200, 'still serving');
+  });
+
   it('answers 503, never success or failure, when no decision is possible', async () => {
     try {
       for (const behaviour of ['timeout', 'unavailable', 'throw'] as const) {

@@ -70,6 +70,8 @@ export async function buildApiServer(
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     // Two log lines per request would cost more than the hot path itself; errors are still logged.
     disableRequestLogging: true,
+    // Long enough for any target name, percent-encoded, so the schema (not the router) says what is wrong.
+    routerOptions: { maxParamLength: 4 * targetNameLengthMax },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
@@ -199,7 +201,9 @@ function validateHashHandler(
   reply: FastifyReply,
 ): FastifyReply | Promise<FastifyReply> {
   let body: unknown = req.body;
-  if (typeof body === 'string') {
+  // A body sent as text/plain arrives as a string: read it as JSON, as the article's server did.
+  // A JSON body that is itself a string is not an object and is refused below.
+  if (typeof body === 'string' && !(req.headers['content-type'] ?? '').includes('json')) {
     try {
       body = JSON.parse(body);
     } catch {
