@@ -8,6 +8,7 @@ import { generateKeyPair } from '../crypto/ed25519.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { AdminInfo } from '../ledger/types.ts';
 import { uploadAuthorization } from './auth.ts';
+import { ConfigServerClient } from './client.ts';
 import { buildConfigServer, parseRange } from './server.ts';
 import { ArtifactStore, listBlobs, seedArtifact } from './store.ts';
 
@@ -278,5 +279,40 @@ describe('config server', () => {
     const seeded = await app.inject({ method: 'GET', url: '/v1/targets/default/versions/1' });
     assert.equal(seeded.body, '1');
     assert.equal(seeded.headers.etag, '"6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b"');
+  });
+
+  it('uploads and downloads over real HTTP with the client', async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const client = new ConfigServerClient(`http://127.0.0.1:${address.port}`);
+    const content = Buffer.from('firmware 3');
+    const answer = await client.upload({
+      target: 'group:cams',
+      version: 3,
+      content,
+      mediaType: 'application/octet-stream',
+      adminId: 'admin-1',
+      adminKey: admin.privateKey,
+    });
+    assert.equal(answer.status, 'created');
+    assert.equal(answer.sha256, sha256Hex(content));
+    const down = await client.download('group:cams', 'latest');
+    assert.deepEqual(down.content, content);
+    await assert.rejects(
+      client.upload({
+        target: 'group:cams',
+        version: 3,
+        content: Buffer.from('other'),
+        mediaType: 'application/octet-stream',
+        adminId: 'admin-1',
+        adminKey: admin.privateKey,
+      }),
+      (err: Error & { code?: string }) => err.code === 'ARTIFACT_CONFLICT',
+    );
+    await assert.rejects(
+      client.download('group:cams', 9),
+      (err: Error & { code?: string }) => err.code === 'VERSION_NOT_FOUND',
+    );
   });
 });
