@@ -42,9 +42,11 @@ async function waitUntil(
   child: Child,
   probe: () => Promise<boolean>,
   timeoutMs: number,
+  interrupted: () => boolean,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (interrupted()) throw new UpError('interrupted while starting; stopping everything');
     if (child.exit !== null) {
       throw new UpError(
         `${child.name} exited (code ${child.exit.code}, signal ${child.exit.signal}) before it was ready; its log ${child.logFile} ends with:\n${logTail(child.logFile)}`,
@@ -126,7 +128,12 @@ export async function up(options: UpOptions): Promise<number> {
   const stopped = new Promise<void>((done) => {
     stopRequested = done;
   });
-  const onSignal = () => stopRequested?.();
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    group.markStopping();
+    stopRequested?.();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
@@ -154,11 +161,23 @@ export async function up(options: UpOptions): Promise<number> {
       ...network.configServers.map((s, i) => {
         const url = configServerUrl(network, s.id);
         const child = servers[i] as Child;
-        return waitUntil(child.name, child, async () => (await fetch(`${url}/health`)).ok, readyTimeoutMs);
+        return waitUntil(
+          child.name,
+          child,
+          async () => (await fetch(`${url}/health`)).ok,
+          readyTimeoutMs,
+          () => interrupted,
+        );
       }),
       ...validators.map((child, i) => {
         const client = new ApiClient(validatorUrls[i] as string, { timeoutMs: 1000 });
-        return waitUntil(child.name, child, async () => (await client.ready()).ready, readyTimeoutMs);
+        return waitUntil(
+          child.name,
+          child,
+          async () => (await client.ready()).ready,
+          readyTimeoutMs,
+          () => interrupted,
+        );
       }),
     ]);
     group.onUnexpectedExit = (child) => {

@@ -58,6 +58,14 @@ export class ProcessGroup {
     return child;
   }
 
+  /**
+   * From now on exits are expected. Ctrl-C in a terminal signals the children directly too, so
+   * they may exit before stopAll() runs; that is not worth a warning.
+   */
+  markStopping(): void {
+    this.stopping = true;
+  }
+
   get all(): readonly Child[] {
     return this.children;
   }
