@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ledger [--quick]`: the foundation's figures on this machine.
+ * `npm run bench -- ledger [--quick] [--dir DIR]`: the foundation's figures on this machine.
  *   - Ed25519 signs/s and verifies/s (node:crypto, KeyObjects reused), raw and as the ledger signs
  *     (domain tag + canonical JSON of a transaction body);
  *   - the RFC 9162 Merkle root of 10,000 leaves;
@@ -8,6 +8,7 @@
  *   - the cost of a state-root update for 1 changed entry in a state of 100,000 entries, next to a
  *     recomputation from scratch.
  * --quick shortens every timed loop (for a smoke run); the figures are then rougher.
+ * --dir puts the database files under DIR (default: the OS temp dir), to measure a node's own disk.
  */
 import { sign as nodeSign, verify as nodeVerify, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -144,7 +145,7 @@ function buildBlocks(count: number, txsPerBlock: number): { chain: TestChain; ap
   return { chain, appends };
 }
 
-function benchAppend(blockCount: number): void {
+function benchAppend(blockCount: number, parentDir: string): void {
   const txsPerBlock = 100;
   const buildStart = performance.now();
   const { chain, appends } = buildBlocks(blockCount, txsPerBlock);
@@ -155,7 +156,7 @@ function benchAppend(blockCount: number): void {
     `${blockCount} blocks, signatures verified (not part of the append figure)`,
   );
 
-  const dir = mkdtempSync(join(tmpdir(), 'configchain-bench-'));
+  const dir = mkdtempSync(join(parentDir, 'configchain-bench-'));
   try {
     const path = join(dir, 'node.sqlite');
     const store = SqliteStore.open(path, { genesis: chain.genesis });
@@ -194,7 +195,7 @@ function benchAppend(blockCount: number): void {
   }
 
   // The same appends without the fsync per commit, to show what durability costs (never used by a node).
-  const fastDir = mkdtempSync(join(tmpdir(), 'configchain-bench-'));
+  const fastDir = mkdtempSync(join(parentDir, 'configchain-bench-'));
   try {
     const store = SqliteStore.open(join(fastDir, 'node.sqlite'), {
       genesis: chain.genesis,
@@ -310,7 +311,11 @@ export async function run(args: string[]): Promise<void> {
   console.log(`  ${'measure'.padEnd(52)} ${'result'.padStart(16)}   detail`);
   benchEd25519(quick ? 0.3 : 2.5);
   benchMerkle(quick ? 5 : 30);
-  benchAppend(quick ? 20 : 200);
+  const dirAt = args.indexOf('--dir');
+  const parentDir = dirAt >= 0 ? args[dirAt + 1] : tmpdir();
+  if (parentDir === undefined) throw new Error('usage: npm run bench -- ledger [--quick] [--dir DIR]');
+  console.log(`  (database files under ${parentDir})`);
+  benchAppend(quick ? 20 : 200, parentDir);
   benchStateRoot(100_000, quick ? 200 : 2000);
   console.log(`  ${rows.length} figures.`);
 }
