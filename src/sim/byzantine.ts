@@ -77,6 +77,11 @@ class ByzantineAdversary implements Adversary {
   /** The alternative pre-prepare per (view, seq), so an equivocation stays consistent per backup. */
   private readonly alternatives = new Map<string, PrePrepare<SimBlock>>();
   private readonly alternativesMax = 256;
+  /** The invalid-block attack chosen per (view, seq). */
+  private readonly invalidPlans = new Map<
+    string,
+    'none' | 'signed-invalid' | 'mismatch-invalid' | 'mismatch-valid'
+  >();
   private readonly key: ReturnType<typeof simKey>;
 
   constructor(private readonly ctx: AdversaryContext) {
@@ -165,9 +170,12 @@ class ByzantineAdversary implements Adversary {
   private mutate(message: Message, to: ValidatorId, replica: ReplicaState): Message[] {
     const rng = this.ctx.rng;
     if (message.kind === 'pre-prepare' && message.replica === this.ctx.id) {
-      if (this.has('invalid-block') && rng.chance(0.5)) {
-        this.ctx.count('invalid-block');
-        return [this.invalidPrePrepare(message)];
+      if (this.has('invalid-block')) {
+        const forged = this.invalidPrePrepare(message, to);
+        if (forged !== message) {
+          this.ctx.count('invalid-block');
+          return [forged];
+        }
       }
       if (this.has('equivocate')) {
         const alt = this.alternative(message);
@@ -220,12 +228,32 @@ class ByzantineAdversary implements Adversary {
     return alt;
   }
 
-  private invalidPrePrepare(pp: PrePrepare<SimBlock>): PrePrepare<SimBlock> {
-    const bad = this.invalidBlock(pp.block);
-    // Either a properly signed invalid block, or the original digest carrying another block.
-    return this.ctx.rng.chance(0.5)
-      ? this.resign({ ...pp, block: bad, digest: blockDigest(bad) })
-      : { ...pp, block: bad };
+  /**
+   * What backup `to` gets instead of the primary's pre-prepare. The plan is fixed per (view, seq)
+   * so that backups see a consistent attack: an invalid block properly signed; the real digest
+   * carrying an invalid block; or the real digest carrying another, valid block for half the
+   * backups (only a replica that skips the digest check would prepare that one).
+   */
+  private invalidPrePrepare(pp: PrePrepare<SimBlock>, to: number): PrePrepare<SimBlock> {
+    const key = `${pp.view}:${pp.seq}`;
+    let plan = this.invalidPlans.get(key);
+    if (plan === undefined) {
+      plan = this.ctx.rng.pick(['none', 'signed-invalid', 'mismatch-invalid', 'mismatch-valid'] as const);
+      if (this.invalidPlans.size >= this.alternativesMax) this.invalidPlans.clear();
+      this.invalidPlans.set(key, plan);
+    }
+    switch (plan) {
+      case 'none':
+        return pp;
+      case 'signed-invalid': {
+        const bad = this.invalidBlock(pp.block);
+        return this.resign({ ...pp, block: bad, digest: blockDigest(bad) });
+      }
+      case 'mismatch-invalid':
+        return { ...pp, block: this.invalidBlock(pp.block) };
+      case 'mismatch-valid':
+        return (to + pp.seq) % 2 === 0 ? { ...pp, block: this.alternative(pp).block } : pp;
+    }
   }
 
   /** A block the application check rejects (or that merely differs, for digest mismatches). */

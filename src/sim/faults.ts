@@ -35,13 +35,33 @@ export type ScheduledFault =
   | { readonly atMs: number; readonly kind: 'partition'; readonly isolated: readonly number[] }
   | { readonly atMs: number; readonly kind: 'heal' }
   | { readonly atMs: number; readonly kind: 'slow'; readonly replica: number; readonly extraMs: number }
-  | { readonly atMs: number; readonly kind: 'unslow' };
+  | { readonly atMs: number; readonly kind: 'unslow' }
+  /** Drops messages of one kind sent to some replicas, with a probability, until 'unfilter'. */
+  | {
+      readonly atMs: number;
+      readonly kind: 'filter';
+      readonly messageKind: FilteredKind;
+      readonly to: readonly number[];
+      readonly probability: number;
+    }
+  | { readonly atMs: number; readonly kind: 'unfilter' };
+
+export const filteredKinds = [
+  'pre-prepare',
+  'prepare',
+  'commit',
+  'checkpoint',
+  'view-change',
+  'new-view',
+] as const;
+export type FilteredKind = (typeof filteredKinds)[number];
 
 export type FaultKind =
   | ScheduledFault['kind']
   | 'loss'
   | 'duplicate'
   | 'partition-drop'
+  | 'filter-drop'
   | 'crashed-drop'
   | `byzantine:${ByzantineBehaviour}`;
 
@@ -119,7 +139,7 @@ export function choosePlan(rng: Rng, options: PlanOptions): FaultPlan {
   const end = safetyPhaseMs - 1;
   for (let i = 0; i < eventCount; i++) {
     const atMs = rng.int(0, Math.max(0, end - 1));
-    const kind = rng.pick(['crash', 'partition', 'slow'] as const);
+    const kind = rng.pick(['crash', 'partition', 'slow', 'filter'] as const);
     if (kind === 'crash') {
       const replica = rng.int(0, n - 1);
       schedule.push({ atMs, kind: 'crash', replica });
@@ -130,6 +150,13 @@ export function choosePlan(rng: Rng, options: PlanOptions): FaultPlan {
       const isolated = rng.sample(ids, size).sort((a, b) => a - b);
       schedule.push({ atMs, kind: 'partition', isolated });
       if (rng.chance(0.7)) schedule.push({ atMs: rng.int(atMs + 1, end), kind: 'heal' });
+    } else if (kind === 'filter') {
+      const to = rng.sample(ids, rng.int(1, n - 1)).sort((a, b) => a - b);
+      // Lost commits are weighted up: a sequence number committed at some replicas and only
+      // prepared at the others, then a view change, is where PBFT's subtle rules matter.
+      const messageKind = rng.chance(0.5) ? 'commit' : rng.pick(filteredKinds);
+      schedule.push({ atMs, kind: 'filter', messageKind, to, probability: rng.pick([0.5, 0.9, 1]) });
+      schedule.push({ atMs: rng.int(atMs + 1, end), kind: 'unfilter' });
     } else {
       schedule.push({ atMs, kind: 'slow', replica: rng.int(0, n - 1), extraMs: rng.int(50, 1000) });
       if (rng.chance(0.5)) schedule.push({ atMs: rng.int(atMs + 1, end), kind: 'unslow' });
@@ -171,5 +198,9 @@ export function describeFault(fault: ScheduledFault): string {
       return `replica ${fault.replica} slow by +${fault.extraMs}ms`;
     case 'unslow':
       return 'no slow replica';
+    case 'filter':
+      return `drop ${fault.messageKind} messages to {${fault.to.join(',')}} with p=${fault.probability}`;
+    case 'unfilter':
+      return 'stop dropping by kind';
   }
 }

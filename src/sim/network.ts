@@ -24,7 +24,7 @@ export const calmNetwork: NetworkConditions = {
   delayMsMax: 10,
 };
 
-export type DropReason = 'loss' | 'partition';
+export type DropReason = 'loss' | 'partition' | 'filter';
 
 export interface Routing {
   /** Virtual delays (ms) of each copy that will arrive; empty when the message is dropped. */
@@ -39,6 +39,12 @@ export class SimNetwork {
   private readonly group: number[];
   /** Replica -> extra delay added to everything it sends or receives (a slow replica). */
   private readonly slowMs: number[];
+  /**
+   * Targeted loss: messages of one kind to some replicas are dropped with a probability. It is
+   * how the simulator makes "one replica got the commits, the others did not" common enough to
+   * exercise view changes over partially committed sequence numbers.
+   */
+  private filter: { readonly kind: string; readonly to: ReadonlySet<number>; readonly p: number } | undefined;
 
   constructor(
     readonly replicaCount: number,
@@ -71,6 +77,16 @@ export class SimNetwork {
     this.group.fill(0);
   }
 
+  setFilter(kind: string, to: readonly number[], probability: number): void {
+    for (const id of to) this.checkId(id);
+    assert(probability >= 0 && probability <= 1, 'filter probability must be in [0, 1]');
+    this.filter = { kind, to: new Set(to), p: probability };
+  }
+
+  clearFilter(): void {
+    this.filter = undefined;
+  }
+
   isPartitioned(): boolean {
     return this.group.some((g) => g !== 0);
   }
@@ -89,12 +105,16 @@ export class SimNetwork {
     return this.group[from] === this.group[to];
   }
 
-  /** Decides the fate of one message from `from` to `to`. Messages to oneself never fail. */
-  route(from: number, to: number): Routing {
+  /** Decides the fate of one message (of a kind) from `from` to `to`. Messages to oneself never fail. */
+  route(from: number, to: number, kind = ''): Routing {
     this.checkId(from);
     this.checkId(to);
     if (from === to) return { delaysMs: [0], dropped: undefined, duplicated: false };
     if (!this.canReach(from, to)) return { delaysMs: [], dropped: 'partition', duplicated: false };
+    const filter = this.filter;
+    if (filter !== undefined && filter.kind === kind && filter.to.has(to) && this.rng.chance(filter.p)) {
+      return { delaysMs: [], dropped: 'filter', duplicated: false };
+    }
     const c = this.conditions;
     if (this.rng.chance(c.lossProbability)) return { delaysMs: [], dropped: 'loss', duplicated: false };
     const extra = (this.slowMs[from] ?? 0) + (this.slowMs[to] ?? 0);

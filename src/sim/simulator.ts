@@ -544,6 +544,12 @@ class Simulation {
       case 'unslow':
         this.network.clearSlow();
         return;
+      case 'filter':
+        this.network.setFilter(fault.messageKind, fault.to, fault.probability);
+        return;
+      case 'unfilter':
+        this.network.clearFilter();
+        return;
     }
   }
 
@@ -587,6 +593,7 @@ class Simulation {
     this.network.setConditions(calmNetwork);
     this.network.heal();
     this.network.clearSlow();
+    this.network.clearFilter();
     for (const host of this.hosts) {
       host.crashAfterActions = undefined;
       if (host.replica === null) {
@@ -708,9 +715,9 @@ class Simulation {
 
   private send(from: number, to: number, message: ConsensusMessage<SimBlock>): void {
     assert(to >= 0 && to < this.n, `send to unknown replica ${to}`);
-    const route = this.network.route(from, to);
+    const route = this.network.route(from, to, message.kind);
     if (route.dropped !== undefined) {
-      this.count(route.dropped === 'partition' ? 'partition-drop' : 'loss');
+      this.count(route.dropped === 'loss' ? 'loss' : `${route.dropped}-drop`);
       return;
     }
     if (route.duplicated) this.count('duplicate');

@@ -1,0 +1,42 @@
+/**
+ * The checkers can fail: honest replicas run with a deliberately broken rule (the core's TEST-ONLY
+ * fault switches) and the simulator must find a violation within a bounded number of seeds.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ViolationKind } from '../src/sim/checkers.ts';
+import type { BatchOptions } from '../src/sim/runner.ts';
+import { firstFailingSeed } from '../src/sim/testing.ts';
+
+const seedsMax = 200;
+
+function expectFound(batch: BatchOptions, kinds: readonly ViolationKind[]): void {
+  const { result, seedsRun, otherFailures } = firstFailingSeed(1, seedsMax, batch, kinds);
+  assert.ok(
+    result !== undefined,
+    `no ${kinds.join('/')} violation in ${seedsMax} seeds with ${batch.broken} (other failures: ${otherFailures.join(', ') || 'none'})`,
+  );
+  const v = result.violations.find((x) => kinds.includes(x.kind));
+  console.log(
+    `  ${batch.broken}: seed ${result.seed} (after ${seedsRun} seeds) finds ${v?.kind}: ${v?.detail}`,
+  );
+}
+
+describe('broken replica variants are caught', () => {
+  it('commit on 2f matching commits instead of 2f+1', () => {
+    expectFound({ n: 4, broken: 'commit-on-2f' }, ['certificate', 'agreement']);
+  });
+
+  it('a new-view that ignores prepared certificates', () => {
+    expectFound({ n: 4, broken: 'new-view-ignores-prepared' }, ['agreement', 'chain-link', 'certificate']);
+  });
+
+  it('accepting a pre-prepare whose digest does not match its block', () => {
+    expectFound({ n: 4, byzantine: 1, behaviours: ['invalid-block'], broken: 'skip-digest-check' }, [
+      'certificate',
+      'agreement',
+      'validity',
+      'chain-link',
+    ]);
+  });
+});
