@@ -58,6 +58,8 @@ export interface LedgerAppOptions {
   readonly signatureChecked?: (id: TxId) => boolean;
   /** Called with the transactions build() left out and why (stale versions, bad signatures, ...). */
   readonly onRejected?: (rejected: readonly { tx: unknown; reason: string }[], deferred: number) => void;
+  /** The hash of the committed block at a height at or below the tip, from the store. */
+  readonly committedHashAt?: (height: Height) => BlockHash | undefined;
   /** The height a transaction was committed at, from the store's index; null if never. */
   readonly findCommittedTx?: (id: TxId) => Height | null;
 }
@@ -74,6 +76,7 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
   readonly #signatureChecked: ((id: TxId) => boolean) | undefined;
   readonly #onRejected: LedgerAppOptions['onRejected'];
   readonly #findCommittedTx: LedgerAppOptions['findCommittedTx'];
+  readonly #committedHashAt: LedgerAppOptions['committedHashAt'];
   /** txId cache per transaction object: a tx is hashed once however often it is looked at. */
   readonly #ids = new WeakMap<Transaction, TxId>();
   /** Transactions this node has seen submitted or gossiped, to check a primary's left-out list. */
@@ -87,6 +90,7 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     this.#signatureChecked = options.signatureChecked;
     this.#onRejected = options.onRejected;
     this.#findCommittedTx = options.findCommittedTx;
+    this.#committedHashAt = options.committedHashAt;
   }
 
   get committed(): BlockState {
@@ -222,7 +226,7 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
    */
   async validate(block: NodeBlock): Promise<Validity> {
     const local = this.applyOnParent(block);
-    if (!local.valid) return local;
+    if (!local.valid || block.header.height <= this.#committed.header.height) return local;
     const header = block.header;
     const after = this.stateOf(blockHash(header));
     for (const id of block.dropped ?? []) {
@@ -270,6 +274,14 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
   applyOnParent(block: NodeBlock): Validity {
     const hash = blockHash(block.header);
     if (this.stateOf(hash) !== undefined) return { valid: true };
+    // A proposal at or below the committed height (a retransmission, or a new-view re-proposing
+    // what this node already committed) is valid exactly when it is the block committed there.
+    if (block.header.height <= this.#committed.header.height) {
+      const committed = this.#committedHashAt?.(block.header.height);
+      return committed === hash
+        ? { valid: true }
+        : { valid: false, reason: `a different block is already committed at height ${block.header.height}` };
+    }
     const parent = this.stateOf(block.header.prevHash);
     if (parent === undefined)
       return { valid: false, reason: 'the parent block is unknown to this validator' };

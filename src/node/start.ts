@@ -119,6 +119,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       onRejected: (rejected) =>
         log.debug({ count: rejected.length }, 'left invalid transactions out of a block'),
       findCommittedTx: (txId) => store.txById(txId)?.height ?? null,
+      committedHashAt: (height) => store.blockByHeight(height)?.hash,
     });
 
     const transport =

@@ -22,9 +22,19 @@ const mainTs = join(repoRoot, 'src', 'cli', 'main.ts');
 
 /** Children of every network in this test process, so the exit hook can kill them all. */
 const allChildren = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of allChildren) child.kill('SIGKILL');
-});
+function killAll(): void {
+  for (const child of allChildren) {
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+  }
+}
+process.once('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
 
 export interface NetworkOptions {
   readonly validators?: number;
