@@ -103,6 +103,8 @@ interface PendingRequest<R> {
 }
 
 interface Transfer {
+  /** A probe asks one peer once, without evidence that anything is missing. */
+  readonly probe: boolean;
   target: Height;
   peer: ValidatorId;
   sentAtMs: number;
@@ -208,8 +210,8 @@ export class Replica<B, R> implements ReplicaState {
   private lastDeliveryMs = 0;
   private lastProposalMs = 0;
   private lastStallFetchMs = 0;
-  /** The last checkpoint seq at or below our stable one that each replica sent us. */
-  private readonly staleCheckpointSeen = new Map<number, number>();
+  /** "replica:seq" of checkpoints at or below our stable one that replicas sent us (cleared as it moves). */
+  private readonly staleCheckpointSeen = new Set<string>();
   private readonly lastHelpMs = new Map<number, number>();
   private out: Action<B>[] = [];
   private resumed = false;
@@ -598,7 +600,7 @@ export class Replica<B, R> implements ReplicaState {
         this.onCommit(from, message, false);
         return;
       case 'checkpoint':
-        this.onCheckpoint(message);
+        this.onCheckpoint(from, message);
         return;
       case 'view-change':
         this.onViewChange(message);
@@ -897,14 +899,21 @@ export class Replica<B, R> implements ReplicaState {
     this.gcDelivered();
   }
 
-  private onCheckpoint(checkpoint: Checkpoint): void {
+  private onCheckpoint(from: number, checkpoint: Checkpoint): void {
     const { seq } = checkpoint;
     if (!Number.isSafeInteger(seq) || seq <= 0 || seq % this.limits.checkpointInterval !== 0) return;
     if (seq <= this.stable.seq) {
-      // The same old checkpoint twice from one replica: it is re-sending because it never saw
-      // that checkpoint become stable, so hand it our proof.
-      if (this.staleCheckpointSeen.get(checkpoint.replica) === seq) this.helpLaggard(checkpoint.replica);
-      this.staleCheckpointSeen.set(checkpoint.replica, seq);
+      // The same old checkpoint twice from its own signer: it is re-sending because it never saw
+      // that checkpoint become stable, so hand it our proof. Relayed proofs are not such pings.
+      if (from !== checkpoint.replica) return;
+      const key = `${checkpoint.replica}:${seq}`;
+      if (this.staleCheckpointSeen.has(key)) this.helpLaggard(checkpoint.replica);
+      else if (
+        this.staleCheckpointSeen.size <
+        this.n * (this.limits.watermarkWindow / this.limits.checkpointInterval + 2)
+      ) {
+        this.staleCheckpointSeen.add(key);
+      }
       return;
     }
     if (!this.verify(checkpoint)) return;
@@ -952,6 +961,7 @@ export class Replica<B, R> implements ReplicaState {
       `stable checkpoint at ${checkpoint.seq} disagrees with the block committed here`,
     );
     this.stable = checkpoint;
+    this.staleCheckpointSeen.clear();
     this.persist({ kind: 'stable-checkpoint', checkpoint });
     for (const seq of [...this.slots.keys()]) if (seq <= checkpoint.seq) this.slots.delete(seq);
     for (const seq of [...this.checkpoints.keys()]) if (seq <= checkpoint.seq) this.checkpoints.delete(seq);
@@ -1001,13 +1011,19 @@ export class Replica<B, R> implements ReplicaState {
     if (target !== undefined) this.startTransfer(target);
   }
 
-  private startTransfer(target: number): void {
+  private startTransfer(target: number, probe = false): void {
     if (target <= this.delivered) return;
     if (this.transfer !== undefined) {
-      if (target > this.transfer.target) this.transfer.target = target as Height;
+      if (target > this.transfer.target && !probe) this.transfer.target = target as Height;
       return;
     }
-    this.transfer = { target: target as Height, peer: this.nextPeer(), sentAtMs: this.nowMs, attempts: 0 };
+    this.transfer = {
+      probe,
+      target: target as Height,
+      peer: this.nextPeer(),
+      sentAtMs: this.nowMs,
+      attempts: 0,
+    };
     this.requestChunk();
   }
 
@@ -1105,6 +1121,7 @@ export class Replica<B, R> implements ReplicaState {
     });
     this.ownViewChange = vc;
     this.viewChanges.set(this.id, vc);
+    this.lastRetransmitMs = this.nowMs;
     this.persist(
       { kind: 'view', view: newView, status: 'view-change' },
       { kind: 'view-change', message: vc },
@@ -1403,7 +1420,7 @@ export class Replica<B, R> implements ReplicaState {
     const t = this.transfer;
     if (t !== undefined && nowMs - t.sentAtMs >= 2 * this.limits.retransmitMs) {
       t.attempts++;
-      if (t.attempts >= this.n - 1) {
+      if (t.probe || t.attempts >= this.n - 1) {
         this.transfer = undefined;
       } else {
         t.peer = this.nextPeer();
@@ -1433,22 +1450,22 @@ export class Replica<B, R> implements ReplicaState {
     let target = 0;
     for (const [seq, slot] of this.slots) {
       if (seq <= this.delivered || seq <= target) continue;
-      const committers = new Set([...slot.commits.values()].map((c) => c.replica));
-      if (committers.size >= this.f + 1) target = seq;
+      const others = new Set([...slot.commits.values()].map((c) => c.replica).filter((r) => r !== this.id));
+      if (others.size >= this.f + 1) target = seq;
     }
-    // Without such evidence, a replica that waits (changing view alone, or holding requests) may
-    // have missed blocks nobody will announce again: probe a peer now and then.
+    // Without such evidence a replica may still have missed blocks that nobody will announce
+    // again (it was down, or cut off, when the network went idle): probe one peer now and then,
+    // often while it waits for something (changing view alone, holding requests), rarely when idle.
     const waiting = this.currentStatus === 'view-change' || this.pending.size > 0;
-    if (
-      target === 0 &&
-      waiting &&
-      this.nowMs - Math.max(this.lastDeliveryMs, this.lastStallFetchMs) >= 2 * stallMs
-    ) {
+    const probeMs = waiting ? 2 * stallMs : 10 * this.limits.retransmitMs;
+    let probe = false;
+    if (target === 0 && this.nowMs - Math.max(this.lastDeliveryMs, this.lastStallFetchMs) >= probeMs) {
       target = this.delivered + this.limits.stateTransferBlocksPerRequestMax;
+      probe = true;
     }
     if (target === 0) return;
     this.lastStallFetchMs = this.nowMs;
-    this.startTransfer(target);
+    this.startTransfer(target, probe);
   }
 
   /**
