@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- system [--clients N] [--seconds S] [--versions V]`
+ * `npm run bench -- system [--clients N] [--seconds S] [--versions V] [--profile]`
  *
  * Starts a real 4-validator network (separate OS processes, temporary directory, random base
  * port) with both config servers, and measures side by side in the same run:
@@ -14,7 +14,7 @@
  * servers it measures; it is bounded in requests and time.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,6 +190,7 @@ export async function run(args: string[]): Promise<void> {
   const clients = flag(args, 'clients', 128);
   const seconds = flag(args, 'seconds', 8);
   const versionsPerClient = flag(args, 'versions', Math.ceil(20_000 / clients));
+  const profile = args.includes('--profile');
   const dir = mkdtempSync(join(tmpdir(), 'cc-bench-system-'));
   const basePort = 20000 + Math.floor(Math.random() * 20000);
   const group = new ProcessGroup();
@@ -226,11 +227,14 @@ export async function run(args: string[]): Promise<void> {
         join(dir, `cs-${s.id}.log`),
       ),
     );
+    // With --profile, validator 0 (the primary of view 0) records a CPU profile of the whole run.
+    const profileDir = join(dir, 'profile');
     const validators = network.validators.map((v) =>
       group.start(
         `validator ${v.id}`,
         ['node', '--dir', dir, '--id', String(v.id)],
         join(dir, `v${v.id}.log`),
+        profile && v.id === 0 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
       ),
     );
     const urls = network.validators.map(apiUrlOf);
@@ -260,7 +264,8 @@ export async function run(args: string[]): Promise<void> {
     const readSpec = (url: string, body: string): LoadSpec => ({
       urls: [url],
       concurrency: 64,
-      durationMs: seconds * 1000,
+      // With --profile the read phases are cut short, so the profile shows the attest path.
+      durationMs: profile ? 500 : seconds * 1000,
       requestsMax: 2_000_000,
       mode: 'fixed',
       body,
@@ -330,9 +335,59 @@ export async function run(args: string[]): Promise<void> {
       `${Math.round((added * 1000) / attests.elapsedMs)}/s   (target >= 2000; ${added} added in ${(attests.elapsedMs / 1000).toFixed(1)} s, ${status.height - heightBefore} blocks)`,
     );
     line('  validator heights after the run', heights.join(' '));
+    if (profile) {
+      await group.stopAll();
+      printProfile(profileDir);
+    }
   } finally {
     await group.stopAll();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface CpuProfile {
+  readonly nodes: readonly {
+    readonly id: number;
+    readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  }[];
+  readonly samples: readonly number[];
+  readonly startTime: number;
+  readonly endTime: number;
+}
+
+/** The functions validator 0 spent most of its samples in (self time), and how idle it was. */
+function printProfile(profileDir: string): void {
+  let files: string[];
+  try {
+    files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+  } catch {
+    files = [];
+  }
+  const main = files
+    .map((f) => ({ f, size: statSync(join(profileDir, f)).size }))
+    .sort((a, b) => b.size - a.size)[0];
+  if (main === undefined) {
+    console.log('  (no CPU profile was written: validator 0 did not exit through process.exit)');
+    return;
+  }
+  const prof = JSON.parse(readFileSync(join(profileDir, main.f), 'utf8')) as CpuProfile;
+  const frames = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
+  const self = new Map<string, number>();
+  for (const id of prof.samples) {
+    const frame = frames.get(id);
+    const where =
+      frame === undefined
+        ? '?'
+        : `${frame.functionName || '(anonymous)'} ${frame.url.split('/').slice(-2).join('/')}:${frame.lineNumber + 1}`;
+    self.set(where, (self.get(where) ?? 0) + 1);
+  }
+  const total = prof.samples.length;
+  console.log('');
+  console.log(
+    `CPU profile of validator 0 over the whole run (${((prof.endTime - prof.startTime) / 1e6).toFixed(1)} s, ${total} samples), top self time:`,
+  );
+  for (const [where, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 20)) {
+    console.log(`  ${((100 * n) / total).toFixed(1).padStart(5)}%  ${where}`);
   }
 }
 

@@ -31,13 +31,13 @@ export class ProcessGroup {
   /** Called when a child exits while the group is not stopping. */
   onUnexpectedExit: (child: Child) => void = () => {};
 
-  /** Starts `configchain <args>` as a child, logging to logFile. */
-  start(name: string, args: readonly string[], logFile: string): Child {
+  /** Starts `configchain <args>` as a child, logging to logFile; nodeFlags go to node itself (e.g. --cpu-prof). */
+  start(name: string, args: readonly string[], logFile: string, nodeFlags: readonly string[] = []): Child {
     mkdirSync(dirname(logFile), { recursive: true });
     const fd = openSync(logFile, 'a');
     let proc: ChildProcess;
     try {
-      proc = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], {
+      proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', mainTs, ...args], {
         cwd: repoRoot,
         stdio: ['ignore', fd, fd],
         env: process.env,
