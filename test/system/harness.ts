@@ -163,8 +163,11 @@ export class TestNetwork {
 
   async waitConfigServers(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (const id of this.configServers.keys()) {
+    for (const [id, proc] of this.configServers) {
       for (;;) {
+        if (proc.child !== null && proc.child.exitCode !== null) {
+          throw new Error(`config server ${id} exited with ${proc.child.exitCode}:\n${proc.output}`);
+        }
         const ok = await fetch(`${this.configServerUrl(id)}/v1/targets/default/versions`, {
           signal: AbortSignal.timeout(1000),
         })

@@ -104,6 +104,7 @@ export async function initNetwork(options: InitOptions): Promise<InitResult> {
     writeCertAndKey(paths.tlsCert(dir, i), paths.tlsKey(dir, i), await issueValidatorCert(ca, i));
   }
 
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 5000;
   const urlA = `http://${HOST}:${ports.configServerA}`;
   const urlB = `http://${HOST}:${ports.configServerB}`;
   const genesis: Genesis = {
@@ -122,8 +123,9 @@ export async function initNetwork(options: InitOptions): Promise<InitResult> {
       { id: 'B', url: urlB, role: 'validator-facing' },
     ],
     policy: {
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5000,
-      headerAgeMsMax: 5 * 60_000,
+      heartbeatIntervalMs,
+      // Devices must accept a header from an idle chain: at least a few heartbeats old.
+      headerAgeMsMax: Math.max(5 * 60_000, 3 * heartbeatIntervalMs),
       inlineContentBytesMax,
       contentCopyBytesMax: 1024 * 1024,
       artifactBytesMax,
