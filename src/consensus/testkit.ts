@@ -61,6 +61,8 @@ export interface TestBlock {
 
 export const testGenesisHash = canonicalHash({ genesis: 'consensus-testkit' }) as string as BlockHash;
 
+const digestCache = new WeakMap<TestBlock, BlockHash>();
+
 /** Blocks whose digest covers the whole block; a request with payload "bad" makes a block invalid. */
 export class TestApp implements Application<TestBlock, TestRequest> {
   /** The replica's own committed chain, when the app answers duplicates of old requests. */
@@ -81,7 +83,13 @@ export class TestApp implements Application<TestBlock, TestRequest> {
   }
 
   digest(block: TestBlock): BlockHash {
-    return canonicalHash(block) as string as BlockHash;
+    // Blocks are immutable, so a digest computed once stays right (a real app caches it the same way).
+    let digest = digestCache.get(block);
+    if (digest === undefined) {
+      digest = canonicalHash(block) as string as BlockHash;
+      digestCache.set(block, digest);
+    }
+    return digest;
   }
   parent(block: TestBlock): BlockHash {
     return block.parent as BlockHash;
