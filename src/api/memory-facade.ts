@@ -51,7 +51,11 @@ export interface MemoryNetwork {
 }
 
 /** A valid 4-validator genesis with fresh keys (demo policy: compat API allowed). */
-export function memoryNetwork(basePort = 5000, genesisTimeMs = 1_700_000_000_000): MemoryNetwork {
+export function memoryNetwork(
+  basePort = 5000,
+  genesisTimeMs = 1_700_000_000_000,
+  allowUnauthenticatedCompat = true,
+): MemoryNetwork {
   const validatorKeys = Array.from({ length: 4 }, () => generateKeyPair());
   const adminKeys = ['admin-1', 'admin-2', 'admin-3'].map((id) => ({ id, key: generateKeyPair() }));
   const genesis = parseGenesis({
@@ -75,7 +79,7 @@ export function memoryNetwork(basePort = 5000, genesisTimeMs = 1_700_000_000_000
       inlineContentBytesMax: 16 * 1024,
       contentCopyBytesMax: 1024 * 1024,
       artifactBytesMax: 16 * 1024 * 1024,
-      allowUnauthenticatedCompat: true,
+      allowUnauthenticatedCompat,
       clockSkewMsMax: 10_000,
     },
   });

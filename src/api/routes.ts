@@ -169,7 +169,7 @@ export const routes = {
       hash: Type.String({ description: 'hex SHA-256 of the downloaded configuration' }),
       target: Type.Optional(Type.String({ description: 'configuration target; default "default"' })),
     }),
-    responses: { 200: Text, 400: Text, 503: Text },
+    responses: { 200: Text, 400: Text, 403: Text, 503: Text },
     produces: 'text',
     validateBody: false,
   },

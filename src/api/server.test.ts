@@ -327,6 +327,23 @@ describe('validator API', () => {
   });
 });
 
+describe('a network whose genesis refuses unauthenticated compat calls', () => {
+  it('answers /validateHash with 403 and why, and serves everything else', async () => {
+    const facade = new MemoryFacade(memoryNetwork(5000, 1_700_000_000_000, false), 0);
+    facade.offer('default', 1, v(1), 1);
+    const app = await buildApiServer(facade);
+    try {
+      const res = await validate(app, { hash: v(1) });
+      assert.equal(res.statusCode, 403);
+      assert.match(res.body, /^Error: .*allowUnauthenticatedCompat is false.*--demo/);
+      assert.equal(facade.status().height, 0, 'nothing was attested');
+      assert.equal((await app.inject({ method: 'GET', url: '/chain' })).statusCode, 200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('typed client against a listening server', () => {
   it('speaks every route it wraps', async () => {
     const facade = new MemoryFacade(memoryNetwork(), 1);

@@ -200,6 +200,13 @@ function validateHashHandler(
   req: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply | Promise<FastifyReply> {
+  if (!facade.genesis.policy.allowUnauthenticatedCompat) {
+    return sendText(
+      reply,
+      403,
+      "Error: this network does not answer unauthenticated /validateHash calls (genesis policy.allowUnauthenticatedCompat is false). Devices of such a network verify the ledger's answer themselves; for the article's demo flow create a network with configchain init --demo.",
+    );
+  }
   let body: unknown = req.body;
   // A body sent as text/plain arrives as a string: read it as JSON, as the article's server did.
   // A JSON body that is itself a string is not an object and is refused below.
