@@ -43,7 +43,9 @@ export function compactRecords<B>(records: readonly PersistRecord<B>[]): Persist
     }
   }
   const keepPrepared = new Set(bestPrepared.values());
-  return records.filter((r, i) => {
+  return records.filter((r, i) => keep(r, i));
+
+  function keep(r: PersistRecord<B>, i: number): boolean {
     switch (r.kind) {
       case 'view':
         return i === lastView;
@@ -60,5 +62,5 @@ export function compactRecords<B>(records: readonly PersistRecord<B>[]): Persist
       case 'commit':
         return r.message.view === view && r.message.seq > stableSeq;
     }
-  });
+  }
 }
