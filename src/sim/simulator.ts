@@ -84,6 +84,10 @@ export interface SimOptions {
   readonly livenessPhaseMs?: number | undefined;
   /** Client requests submitted over the run; undefined lets the seed choose. */
   readonly requests?: number | undefined;
+  /** Trace entries kept for a failure report (default simLimits.traceEntriesMax). */
+  readonly traceEntries?: number | undefined;
+  /** Keep the trace even when the seed passes (to study a run). */
+  readonly keepTrace?: boolean | undefined;
 }
 
 export interface SeedResult {
@@ -187,7 +191,7 @@ class Simulation {
   private readonly checker: SafetyChecker;
   private readonly hosts: Host[];
   private readonly honest: ReadonlySet<number>;
-  private readonly trace = new TraceRing<TraceEntry>(simLimits.traceEntriesMax);
+  private readonly trace: TraceRing<TraceEntry>;
   private readonly faults: Record<string, number> = {};
   private readonly violations: Violation[] = [];
   private readonly clients: ClientRequest[] = [];
@@ -210,6 +214,7 @@ class Simulation {
   constructor(private readonly options: SimOptions) {
     assert(options.n >= 4 && options.n <= 64, `n must be in 4..64, got ${options.n}`);
     this.rng = new Rng(options.seed);
+    this.trace = new TraceRing<TraceEntry>(options.traceEntries ?? simLimits.traceEntriesMax);
     this.n = options.n;
     const planRng = this.rng.fork();
     this.netRng = this.rng.fork();
@@ -793,7 +798,7 @@ class Simulation {
   }
 
   private result(): SeedResult {
-    const failed = this.violations.length > 0;
+    const failed = this.violations.length > 0 || this.options.keepTrace === true;
     let highestView = 0;
     for (const id of this.honest) highestView = Math.max(highestView, this.hosts[id]?.replica?.view ?? 0);
     return {
