@@ -115,12 +115,14 @@ export async function buildApiServer(
       continue;
     }
     const handler = handlers[name] as Handler<RouteName>;
+    // Only a submission waits on the node long enough for a client to give up.
+    const waits = name === 'submitTx';
     app.route({
       method: def.method,
       url: def.url,
       schema,
       handler: async (req, reply) => {
-        const signal = abortOnClientGone(reply);
+        const signal = waits ? abortOnClientGone(reply) : neverAborted;
         const answer = await handler({
           params: req.params as never,
           query: req.query as never,
@@ -175,6 +177,8 @@ function installErrorHandling(app: FastifyInstance): void {
     return reply.code(404).send(errorBody(404, ApiErrorCode.routeNotFound, message));
   });
 }
+
+const neverAborted = new AbortController().signal;
 
 function abortOnClientGone(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
