@@ -503,6 +503,12 @@ export class ValidatorNode implements NodeFacade {
       return;
     }
     const id = this.#app.idOf(tx);
+    // Warm the config-server cache now: the proposal carrying this attest follows in a few
+    // milliseconds, and its validation then needs no round trip to B.
+    const body = tx.body;
+    if (body.type === 'attest' || (body.type === 'release' && body.content === undefined)) {
+      void this.#configSource.lookup(body.target, body.sha256);
+    }
     void this.#txChecker.check(id, tx, this.#app.committed.state).then((ok) => {
       if (!ok) return;
       this.#app.noteTx(tx);
