@@ -72,14 +72,17 @@ export class TestApp implements Application<TestBlock, TestRequest> {
     this.chain = chain;
   }
 
+  /** Request key -> height, extended as the chain grows (a real node asks its transaction index). */
+  private readonly index = new Map<string, Height>();
+  private indexed = 0;
+
   findCommitted(key: RequestKey): Height | null {
     if (this.chain === undefined) return null;
-    for (const { block } of this.chain) {
-      if (block.requests.some((r) => r.clientId === key.clientId && r.requestId === key.requestId)) {
-        return block.height as Height;
-      }
+    for (; this.indexed < this.chain.length; this.indexed++) {
+      const { block } = this.chain[this.indexed]!;
+      for (const r of block.requests) this.index.set(`${r.clientId}/${r.requestId}`, block.height as Height);
     }
-    return null;
+    return this.index.get(`${key.clientId}/${key.requestId}`) ?? null;
   }
 
   digest(block: TestBlock): BlockHash {
