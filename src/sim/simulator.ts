@@ -12,6 +12,7 @@
  *
  * The run itself never reads the wall clock: elapsed time is measured by the caller.
  */
+import { compactRecords } from '../consensus/persist.ts';
 import { Replica } from '../consensus/replica.ts';
 import type {
   Action,
@@ -62,7 +63,7 @@ export const simLimits = {
   eventsPerSeedMax: 3_000_000,
   /** Trace entries kept for a failure report. */
   traceEntriesMax: 200,
-  /** Durable consensus records kept per replica before the oldest obsolete ones are compacted. */
+  /** Durable consensus records a replica may hold even right after compaction. */
   recordsPerReplicaMax: 20_000,
   tickMs: 10,
   clientRetryMs: 1000,
@@ -197,6 +198,8 @@ class Simulation {
   private readonly clients: ClientRequest[] = [];
   private readonly limits: Partial<ReplicaLimits>;
   private readonly viewsSeen = new Set<number>();
+  /** A replica's durable log is compacted once it holds more records than this. */
+  private readonly compactAt: number;
   private phase: 'safety' | 'liveness' = 'safety';
   private livenessStartMs = 0;
   private validSubmitted = 0;
@@ -240,6 +243,7 @@ class Simulation {
       this.n,
     );
     this.limits = this.chooseLimits();
+    this.compactAt = this.rng.pick([20, 200, 2000]);
     this.livenessQuorum = (this.limits.heartbeatIntervalMs ?? 0) > 0 ? this.honest.size : this.f + 1;
     const adversaryRng = this.rng.fork();
     this.hosts = Array.from({ length: this.n }, (_, id) => {
@@ -648,7 +652,12 @@ class Simulation {
     switch (action.kind) {
       case 'persist':
         for (const record of action.records) host.records.push(record);
-        if (host.records.length > simLimits.recordsPerReplicaMax) host.records = compact(host.records);
+        // Compaction as the node does it; some seeds compact early and often, so restarts are
+        // exercised from compacted logs as well as from full ones.
+        if (host.records.length > this.compactAt) {
+          host.records = compactRecords(host.records);
+          assert(host.records.length <= simLimits.recordsPerReplicaMax, 'compaction keeps the log bounded');
+        }
         return;
       case 'send':
         this.send(host.id, action.to, action.message);
@@ -844,33 +853,4 @@ function safeDigest(block: SimBlock): string {
 function errorText(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}\n${error.stack ?? ''}`;
   return String(error);
-}
-
-/**
- * Drops records made obsolete by a later stable checkpoint or view record, keeping the order of
- * the rest, so a long run's durable log stays bounded as the node's compacted log does.
- */
-function compact(records: PersistRecord<SimBlock>[]): PersistRecord<SimBlock>[] {
-  let stable = 0;
-  let lastView = -1;
-  records.forEach((r, i) => {
-    if (r.kind === 'stable-checkpoint') stable = Math.max(stable, r.checkpoint.seq);
-    if (r.kind === 'view') lastView = i;
-  });
-  return records.filter((r, i) => {
-    switch (r.kind) {
-      case 'view':
-        return i === lastView;
-      case 'pre-prepare':
-      case 'prepare':
-      case 'commit':
-        return r.message.seq > stable;
-      case 'checkpoint':
-        return r.message.seq >= stable;
-      case 'prepared':
-        return r.certificate.prePrepare.seq > stable;
-      default:
-        return true;
-    }
-  });
 }
