@@ -609,3 +609,83 @@ describe('PBFT replica: crash recovery and state transfer', () => {
     assert.equal(lone.lastDelivered, 1);
   });
 });
+
+describe('PBFT replica: test-only broken variants (ReplicaConfig.faults)', () => {
+  it('commitOnTwoF commits with 2f commits, and the certificate it produces does not verify', () => {
+    const run = (faults?: { commitOnTwoF: boolean }) => {
+      const c = new Cluster({ n: 4, ...(faults !== undefined ? { faults } : {}) });
+      c.drops.push((from, _to, m) => m?.kind === 'commit' && (from === 2 || from === 3));
+      c.request(req('v', 1));
+      c.tick(10, 10);
+      return c;
+    };
+    assert.deepEqual(heights(run()), [0, 0, 0, 0]);
+    const broken = run({ commitOnTwoF: true });
+    assert.equal(heights(broken)[0], 1);
+    const keys = broken.ring.keys.map((k) => k.publicKey);
+    assert.equal(
+      verifyCommitCertificate(broken.certificate(0, 1), { chainId: broken.chainId, validators: keys }).ok,
+      false,
+    );
+  });
+
+  it('newViewIgnoresPrepared loses a block committed at one replica: two replicas disagree', () => {
+    const run = (faults?: { newViewIgnoresPrepared: boolean }) => {
+      const c = new Cluster({ n: 4, ...(faults !== undefined ? { faults } : {}) });
+      c.drops.push((_from, to, m) => m?.kind === 'commit' && to !== 0);
+      c.request(req('w', 1));
+      c.tick(10, 10);
+      c.drops.length = 0;
+      // r0 committed block 1 and is then cut off; the others change view without it.
+      c.drops.push((from, to) => from === 0 || to === 0);
+      c.request(req('w', 2), [1, 2, 3]);
+      c.tick(3000);
+      return c;
+    };
+    const sound = run();
+    sound.checkAgreement();
+    const broken = run({ newViewIgnoresPrepared: true });
+    assert.equal(heights(broken)[1]! >= 1, true);
+    assert.notEqual(broken.certificate(0, 1).blockHash, broken.certificate(1, 1).blockHash);
+  });
+
+  it('skipPrePrepareDigestCheck prepares a block whose digest is not the one proposed', () => {
+    const run = (faults?: { skipPrePrepareDigestCheck: boolean }) => {
+      const c = new Cluster({ n: 4, ...(faults !== undefined ? { faults } : {}) });
+      c.crash(0);
+      const app = new TestApp();
+      const mk = (p: string) =>
+        app.build({
+          parent: testGenesisHash,
+          height: 1 as Height,
+          view: 0 as View,
+          proposer: 0 as ValidatorId,
+          nowMs: 0,
+          requests: [req('x', 1, p)],
+        });
+      const shown = mk('shown');
+      const carried = mk('carried');
+      c.inject(
+        0,
+        [1, 2, 3],
+        c.signAs<PrePrepare<TestBlock>>(0, {
+          kind: 'pre-prepare',
+          view: 0 as View,
+          seq: 1 as Height,
+          digest: app.digest(shown),
+          block: carried,
+          replica: 0 as ValidatorId,
+        }),
+      );
+      c.run();
+      return c;
+    };
+    const sound = run();
+    assert.equal(sentPrepares(sound, 1).length, 0);
+    assert.equal(sound.replica(1).view, 1);
+    const broken = run({ skipPrePrepareDigestCheck: true });
+    assert.deepEqual(heights(broken).slice(1), [1, 1, 1]);
+    const delivered = broken.members[1]!.chain[0]!;
+    assert.notEqual(broken.app.digest(delivered.block), delivered.certificate.blockHash);
+  });
+});

@@ -176,6 +176,12 @@ export interface ClusterOptions {
   readonly random?: () => number;
   /** With `random`: the probability that a consensus message is lost. */
   readonly lossRate?: number;
+  /** Rewrites traffic from -> to (a Byzantine sender): the messages actually delivered instead. */
+  readonly intercept?: (
+    from: number,
+    to: number,
+    message: ConsensusMessage<TestBlock>,
+  ) => readonly ConsensusMessage<TestBlock>[];
 }
 
 /** mulberry32: a tiny seeded PRNG, enough to shuffle test traffic reproducibly. */
@@ -428,9 +434,11 @@ export class Cluster {
 
   private route(from: number, to: number, message: ConsensusMessage<TestBlock>): void {
     if (this.dropped(from, to, message)) return;
-    const { random, lossRate } = this.options;
+    const { random, lossRate, intercept } = this.options;
     if (random !== undefined && lossRate !== undefined && random() < lossRate) return;
-    this.push({ to, event: { kind: 'message', from: from as ValidatorId, message } });
+    const messages = intercept === undefined ? [message] : intercept(from, to, message);
+    for (const m of messages)
+      this.push({ to, event: { kind: 'message', from: from as ValidatorId, message: m } });
   }
 
   /** Fails loudly unless every live replica's chain is a prefix of the longest, with valid certificates. */
