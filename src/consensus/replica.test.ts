@@ -614,7 +614,8 @@ describe('PBFT replica: test-only broken variants (ReplicaConfig.faults)', () =>
   it('commitOnTwoF commits with 2f commits, and the certificate it produces does not verify', () => {
     const run = (faults?: { commitOnTwoF: boolean }) => {
       const c = new Cluster({ n: 4, ...(faults !== undefined ? { faults } : {}) });
-      c.drops.push((from, _to, m) => m?.kind === 'commit' && (from === 2 || from === 3));
+      // r0 and r1 see only each other's commits: 2 = 2f, one short of a quorum.
+      c.drops.push((from, to, m) => m?.kind === 'commit' && (from >= 2 || to >= 2));
       c.request(req('v', 1));
       c.tick(10, 10);
       return c;
@@ -632,11 +633,11 @@ describe('PBFT replica: test-only broken variants (ReplicaConfig.faults)', () =>
   it('newViewIgnoresPrepared loses a block committed at one replica: two replicas disagree', () => {
     const run = (faults?: { newViewIgnoresPrepared: boolean }) => {
       const c = new Cluster({ n: 4, ...(faults !== undefined ? { faults } : {}) });
-      c.drops.push((_from, to, m) => m?.kind === 'commit' && to !== 0);
+      // Only r0 ever sees view-0 commits: block 1 is committed there and merely prepared elsewhere.
+      c.drops.push((_from, to, m) => m?.kind === 'commit' && m.view === 0 && to !== 0);
       c.request(req('w', 1));
       c.tick(10, 10);
-      c.drops.length = 0;
-      // r0 committed block 1 and is then cut off; the others change view without it.
+      // r0 is then cut off; the others change view without it.
       c.drops.push((from, to) => from === 0 || to === 0);
       c.request(req('w', 2), [1, 2, 3]);
       c.tick(3000);

@@ -1317,10 +1317,13 @@ export class Replica<B, R> implements ReplicaState {
       const alreadyChecked = mine !== undefined && mine.signature === vc.signature && mine === vc;
       if (!alreadyChecked && !this.validViewChange(vc)) return undefined;
     }
+    // Under the test-only fault, backups run the same broken rule, so the broken variant is
+    // internally consistent and only the simulator's checkers can tell.
     const { checkpoint, entries } = computeNewViewSet<B>(
       nv.viewChanges,
       (b) => this.app.parent(b),
       this.limits.watermarkWindow,
+      this.faults.newViewIgnoresPrepared ?? false,
     );
     if (!Array.isArray(nv.prePrepares) || nv.prePrepares.length !== entries.length) return undefined;
     for (let i = 0; i < entries.length; i++) {
