@@ -777,6 +777,9 @@ export class Replica<B, R> implements ReplicaState {
       return;
     if (pp.view !== this.currentView || slot.validation !== 'valid') return;
     if (!this.isPrimary() && slot.sentPrepare === undefined) return;
+    // R2 holds for every COMMIT sender: a backup checked it before its PREPARE; the primary, which
+    // sends no PREPARE, checks it here. So every honest committer of s has s-1 prepared or committed.
+    if (this.isPrimary() && !this.parentReady(seq, this.app.parent(pp.block))) return;
     const matching = [...slot.prepares.values()].filter((p) => p.digest === pp.digest);
     if (matching.length < 2 * this.f) return;
     matching.sort((a, b) => a.replica - b.replica);
@@ -865,6 +868,8 @@ export class Replica<B, R> implements ReplicaState {
     this.consecutiveViewChanges = 0;
     this.lastDeliveryMs = this.nowMs;
     this.tryValidate(height + 1);
+    // The child may have waited on rule R2 for this parent.
+    this.tryPrepare(height + 1);
     if (this.transfer !== undefined && this.delivered >= this.transfer.target) this.transfer = undefined;
   }
 
