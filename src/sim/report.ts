@@ -23,7 +23,10 @@ export function formatFailure(result: SeedResult, batch: BatchOptions): string {
     'fault plan:',
     ...result.plan.map((l) => `  ${l}`),
     '',
-    `last ${result.trace.length} trace entries:`,
+    `last ${result.milestones.length} milestones (faults, crashes, restarts, views, deliveries):`,
+    ...result.milestones.map((l) => `  ${l}`),
+    '',
+    `last ${result.trace.length} trace entries (every message as it arrives):`,
     ...result.trace.map((l) => `  ${l}`),
   ];
   return lines.join('\n');

@@ -107,8 +107,9 @@ export interface SeedResult {
   readonly events: number;
   readonly virtualMs: number;
   readonly signatureChecks: number;
-  /** Plan and the last trace entries, filled only when the seed failed. */
+  /** Plan, last milestones and last trace entries, filled only when the seed failed. */
   readonly plan: readonly string[];
+  readonly milestones: readonly string[];
   readonly trace: readonly string[];
 }
 
@@ -193,6 +194,8 @@ class Simulation {
   private readonly hosts: Host[];
   private readonly honest: ReadonlySet<number>;
   private readonly trace: TraceRing<TraceEntry>;
+  /** Milestones only, so a long tail of retransmissions does not hide how the run got there. */
+  private readonly milestones: TraceRing<TraceEntry>;
   private readonly faults: Record<string, number> = {};
   private readonly violations: Violation[] = [];
   private readonly clients: ClientRequest[] = [];
@@ -218,6 +221,7 @@ class Simulation {
     assert(options.n >= 4 && options.n <= 64, `n must be in 4..64, got ${options.n}`);
     this.rng = new Rng(options.seed);
     this.trace = new TraceRing<TraceEntry>(options.traceEntries ?? simLimits.traceEntriesMax);
+    this.milestones = new TraceRing<TraceEntry>(options.traceEntries ?? simLimits.traceEntriesMax);
     this.n = options.n;
     const planRng = this.rng.fork();
     this.netRng = this.rng.fork();
@@ -403,7 +407,7 @@ class Simulation {
         detail: `${v.detail}; ${this.plan.livenessPhaseMs}ms after the faults healed; honest views ${states}`,
       });
     }
-    if (found.length > 0) this.note('liveness violated at the end of the liveness phase');
+    if (found.length > 0) this.mark('liveness violated at the end of the liveness phase');
   }
 
   private schedule(atMs: number, event: SimEvent): void {
@@ -422,9 +426,16 @@ class Simulation {
     this.trace.add({ timeMs: this.queue.now, what });
   }
 
+  /** A trace entry that is also a milestone: faults, crashes, restarts, views, deliveries. */
+  private mark(what: string | (() => string)): void {
+    const entry = { timeMs: this.queue.now, what };
+    this.trace.add(entry);
+    this.milestones.add(entry);
+  }
+
   private fail(violation: Violation): never {
     this.violations.push(violation);
-    this.note(
+    this.mark(
       () =>
         `VIOLATION ${violation.kind} at replica ${violation.replica} height ${violation.height}: ${violation.detail}`,
     );
@@ -488,7 +499,7 @@ class Simulation {
       case 'adversary': {
         const host = this.hosts[event.id] as Host;
         if (host.replica !== null && host.adversary !== undefined) {
-          this.perform(host, host.adversary.onTimer(host.replica, now), 0);
+          this.perform(host, host.adversary.onTimer(host.replica, now));
         }
         this.schedule(now + this.rng.int(100, 400), { kind: 'adversary', id: event.id });
         return;
@@ -528,7 +539,7 @@ class Simulation {
 
   private applyFault(fault: ScheduledFault): void {
     this.count(fault.kind);
-    this.note(() => `FAULT ${describeFault(fault)}`);
+    this.mark(() => `FAULT ${describeFault(fault)}`);
     switch (fault.kind) {
       case 'crash': {
         const host = this.hosts[fault.replica] as Host;
@@ -566,9 +577,9 @@ class Simulation {
     host.replica = null;
     host.crashAfterActions = undefined;
     host.incarnation++;
-    this.note(
-      () =>
-        `replica ${host.id} CRASHED (keeps ${host.records.length} records, ledger height ${host.ledger.length})`,
+    // Built now, not lazily: the host changes after this point.
+    this.mark(
+      `replica ${host.id} CRASHED (keeps ${host.records.length} records, ledger height ${host.ledger.length})`,
     );
   }
 
@@ -589,16 +600,15 @@ class Simulation {
         detail: `restart from ${host.records.length} persisted records threw: ${errorText(error)}`,
       });
     }
-    this.note(
-      () =>
-        `replica ${host.id} RESTARTED at view ${host.replica?.view} from ${host.records.length} records, ledger height ${host.ledger.length}`,
+    this.mark(
+      `replica ${host.id} RESTARTED at view ${host.replica?.view} from ${host.records.length} records, ledger height ${host.ledger.length}`,
     );
   }
 
   private startLivenessPhase(): void {
     this.phase = 'liveness';
     this.livenessStartMs = this.queue.now;
-    this.note('LIVENESS PHASE: network calm, partitions healed, crashed replicas restarted');
+    this.mark('LIVENESS PHASE: network calm, partitions healed, crashed replicas restarted');
     this.network.setConditions(calmNetwork);
     this.network.heal();
     this.network.clearSlow();
@@ -617,6 +627,8 @@ class Simulation {
     const replica = host.replica;
     assert(replica !== null, 'only live replicas step');
     let actions: Action<SimBlock>[];
+    const viewBefore = replica.view;
+    const statusBefore = replica.status;
     try {
       actions = replica.step(event);
     } catch (error) {
@@ -628,11 +640,14 @@ class Simulation {
         detail: `replica.step(${event.kind}) threw: ${errorText(error)}`,
       });
     }
+    if (replica.status === 'view-change' && (statusBefore !== 'view-change' || replica.view !== viewBefore)) {
+      this.mark(`replica ${host.id} starts a view change to v=${replica.view}`);
+    }
     if (host.adversary !== undefined) actions = host.adversary.transform(actions, replica, this.queue.now);
-    this.perform(host, actions, 0);
+    this.perform(host, actions);
   }
 
-  private perform(host: Host, actions: readonly Action<SimBlock>[], _depth: number): void {
+  private perform(host: Host, actions: readonly Action<SimBlock>[]): void {
     const incarnation = host.incarnation;
     for (const action of actions) {
       if (host.crashAfterActions !== undefined) {
@@ -714,7 +729,7 @@ class Simulation {
           this.viewsSeen.add(action.view);
           this.count('view-change');
         }
-        this.note(() => `replica ${host.id} enters view ${action.view} (primary ${action.primary})`);
+        this.mark(() => `replica ${host.id} enters view ${action.view} (primary ${action.primary})`);
         return;
     }
   }
@@ -770,7 +785,7 @@ class Simulation {
     block: SimBlock,
     certificate: CertifiedBlock<SimBlock>['certificate'],
   ): void {
-    this.note(
+    this.mark(
       () =>
         `replica ${host.id} DELIVERS h=${height} d=${shortHash(safeDigest(block))} txs=${block?.entries?.length} cert v=${certificate.view} sigs=${certificate.signatures.length}`,
     );
@@ -825,11 +840,8 @@ class Simulation {
       virtualMs: this.queue.now,
       signatureChecks: this.verifier.verifications,
       plan: failed ? describePlan(this.plan).concat(describeLimits(this.limits)) : [],
-      trace: failed
-        ? this.trace
-            .snapshot()
-            .map((e) => `${formatTime(e.timeMs)}  ${typeof e.what === 'string' ? e.what : e.what()}`)
-        : [],
+      milestones: failed ? this.milestones.snapshot().map(formatEntry) : [],
+      trace: failed ? this.trace.snapshot().map(formatEntry) : [],
     };
   }
 }
@@ -853,4 +865,8 @@ function safeDigest(block: SimBlock): string {
 function errorText(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}\n${error.stack ?? ''}`;
   return String(error);
+}
+
+function formatEntry(e: TraceEntry): string {
+  return `${formatTime(e.timeMs)}  ${typeof e.what === 'string' ? e.what : e.what()}`;
 }

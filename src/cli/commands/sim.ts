@@ -143,10 +143,18 @@ export function registerSim(program: Command): void {
         batch,
         workers,
         onProgress: (done) => {
+          if (!opts.progress) return;
           const now = performance.now();
-          if (opts.progress && process.stderr.isTTY && (now - lastPrint > 500 || done === count)) {
+          const elapsed = ((now - started) / 1000).toFixed(0);
+          if (process.stderr.isTTY) {
+            if (now - lastPrint > 500 || done === count) {
+              lastPrint = now;
+              process.stderr.write(`\r  ${done}/${count} seeds, ${printed} failed, ${elapsed} s`);
+            }
+          } else if (now - lastPrint > 60_000) {
+            // A log file gets one line a minute, so a long background run shows it is alive.
             lastPrint = now;
-            process.stderr.write(`\r  ${done}/${count} seeds, ${((now - started) / 1000).toFixed(0)} s`);
+            console.error(`progress: ${done}/${count} seeds, ${printed} failed, ${elapsed} s`);
           }
         },
         onFailure: (result) => {
