@@ -100,6 +100,10 @@ export const consensusRecordKindLengthMax = 64;
 export const configSourceFetchTimeoutMs = 2000;
 /** Config-server offers (target, sha256 -> version, size) a node caches. */
 export const configSourceOffersCachedMax = 262_144;
+/** Versions newer than the current one a node reads from its config server in one request. */
+export const configSourcePageVersions = 1000;
+/** A target's page of newer versions is read again at most this often. */
+export const configSourcePageRefetchMsMin = 250;
 /** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */
 export const signatureCacheMax = 200_000;
 /** Blocks proposed but not committed whose speculative ledger states a node keeps. */

@@ -251,7 +251,8 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
       const body = tx.body;
       if (body.type !== 'attest' && body.type !== 'release') continue;
       if (body.type === 'release' && body.content !== undefined) continue;
-      const result = await this.#configSource.lookup(body.target, body.sha256);
+      const current = this.#committed.state.target(body.target)?.version ?? 0;
+      const result = await this.#configSource.lookup(body.target, body.sha256, current);
       if (!result.ok) return { valid: false, reason: result.reason };
       const offer = result.offer;
       if (offer === undefined) {

@@ -238,6 +238,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
         node.close();
         await api.close();
         await transport.stop();
+        configSource.close();
         store.close();
         log.info('validator stopped');
       },

@@ -270,7 +270,10 @@ export class ValidatorNode implements NodeFacade {
     const pending = this.#validations.get(key);
     if (pending !== undefined) return this.wait(pending, opts);
 
-    const lookup = await this.#configSource.lookup(target, sha256);
+    const askedB = performance.now();
+    const lookup = await this.#configSource.lookup(target, sha256, current?.version ?? 0);
+    const lookupMs = performance.now() - askedB;
+    if (lookupMs > 50) this.#log.debug({ target, lookupMs }, 'config server B answered slowly');
     if (!lookup.ok) return { outcome: 'unavailable', reason: lookup.reason };
     const offer = lookup.offer;
     if (offer === undefined) {
@@ -507,7 +510,11 @@ export class ValidatorNode implements NodeFacade {
     // milliseconds, and its validation then needs no round trip to B.
     const body = tx.body;
     if (body.type === 'attest' || (body.type === 'release' && body.content === undefined)) {
-      void this.#configSource.lookup(body.target, body.sha256);
+      void this.#configSource.lookup(
+        body.target,
+        body.sha256,
+        this.#app.committed.state.target(body.target)?.version ?? 0,
+      );
     }
     void this.#txChecker.check(id, tx, this.#app.committed.state).then((ok) => {
       if (!ok) return;
