@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { validatorsMax } from '../../constants.ts';
 import { type ByzantineBehaviour, byzantineBehaviours, faultyCount } from '../../sim/faults.ts';
 import { runPool } from '../../sim/pool.ts';
 import { formatSummary, printFailure } from '../../sim/report.ts';
@@ -66,10 +67,10 @@ export function registerSim(program: Command): void {
       'first seed (a single seed reproduces a reported failure)',
       integer('--seed', 0, Number.MAX_SAFE_INTEGER),
     )
-    .addOption(
-      new Option('--n <validators>', 'validators per run (default: mix of 4, 7 and 10)')
-        .choices(simSizes.map(String))
-        .argParser(Number),
+    .option(
+      '--n <validators>',
+      'validators per run, usually 4, 7 or 10 (default: a mix of 4, 7 and 10)',
+      integer('--n', 4, validatorsMax),
     )
     .option(
       '--byzantine <count>',
