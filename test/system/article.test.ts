@@ -137,6 +137,12 @@ describe('the article flow on 4 validator processes', { timeout: 180_000 }, () =
     assert.equal(missing.status, 400);
     assert.equal(await missing.text(), 'Error: no hash provided');
 
+    // Metrics are served and count what happened.
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /configchain_height\{validator="2"\} [1-9]/);
+    assert.match(metrics, /configchain_validate_hash_total\{outcome="rejected",validator="2"\} [1-9]/);
+    assert.match(metrics, /configchain_peer_connections\{validator="2"\} 3/);
+
     // Still serving: reads, the current hash, and a new validation.
     assert.equal((await fetch(`${url}/chain`)).status, 200);
     assert.deepEqual(await net.validateHash(2, H(3)), { status: 200, body: answers.current });

@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { paths } from '../../src/node/layout.ts';
 import { answers, sha256OfText, sleep, startNetwork, type TestNetwork } from './harness.ts';
 
 const H = (v: number) => sha256OfText(String(v));
@@ -95,5 +97,27 @@ describe('crash and pause of validator processes', { timeout: 240_000 }, () => {
     }
     await net.waitSameChains([0, 1, 2, 3], 40_000);
     assert.deepEqual(await net.validateHash(paused, H(6)), { status: 200, body: answers.current });
+  });
+
+  it('a validator whose stored chain is corrupt refuses to start and names the first bad height', async () => {
+    const victim = ((await net.status(0)).primary + 3) % 4;
+    await net.kill9(victim);
+    // Rewrite one character of block 1's stored header, as a disk error or an attacker would.
+    const db = new Database(paths.database(net.dir, victim));
+    const row = db.prepare('SELECT header FROM blocks WHERE height = 1').get() as { header: string };
+    const tampered = row.header.replace(
+      /"timestampMs":(\d)/,
+      (_m, d: string) => `"timestampMs":${(Number(d) + 1) % 10}`,
+    );
+    assert.notEqual(tampered, row.header);
+    db.prepare('UPDATE blocks SET header = ? WHERE height = 1').run(tampered);
+    db.close();
+    net.startValidator(victim);
+    const code = await net.waitExit(victim, 60_000);
+    assert.equal(code, 1, 'the node exits non-zero');
+    assert.match(net.output(victim), /corrupt from height 1/);
+    // The rest of the network is unaffected.
+    const asked = (victim + 1) % 4;
+    assert.deepEqual(await net.validateHash(asked, H(7)), { status: 200, body: answers.added });
   });
 });

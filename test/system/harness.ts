@@ -133,6 +133,23 @@ export class TestNetwork {
     await gone;
   }
 
+  /** Waits until a validator process exits; resolves its exit code. */
+  async waitExit(id: number, timeoutMs: number): Promise<number | null> {
+    const child = this.validators[id]?.child;
+    if (child === null || child === undefined) throw new Error(`validator ${id} was never started`);
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    return new Promise((done, fail) => {
+      const timer = setTimeout(
+        () => fail(new Error(`validator ${id} still running after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        done(code);
+      });
+    });
+  }
+
   output(id: number): string {
     return this.validators[id]?.output ?? '';
   }
