@@ -162,7 +162,7 @@ export class ConfigSourceClient {
   private get(
     path: string,
   ): Promise<{ ok: true; status: number; text: string } | { ok: false; reason: string }> {
-    const url = new URL(path, `${this.baseUrl}/`);
+    const url = new URL(`${this.baseUrl}${path}`);
     return new Promise((resolve) => {
       const fail = (why: string) =>
         resolve({ ok: false, reason: `config server ${this.baseUrl} is unreachable (${why})` });
