@@ -122,6 +122,13 @@ describe('SafetyChecker', () => {
     assert.ok(kinds(checker().onDeliver(0, 3, b3, certify(b3), 0)).includes('skipped-height'));
   });
 
+  it('flags a request executed at two heights by one replica', () => {
+    const c = checker();
+    const again = block(2, blockDigest(b1), [entry('1', 'op-1', 'accepted')]);
+    c.onDeliver(0, 1, b1, certify(b1), 0);
+    assert.deepEqual(kinds(c.onDeliver(0, 2, again, certify(again), 0)), ['duplicate-request']);
+  });
+
   it('flags a block that does not extend the previous delivered block', () => {
     const c = checker();
     c.onDeliver(0, 1, b1, certify(b1), 0);

@@ -8,6 +8,7 @@
  *  - certificate: every delivered block's commit certificate verifies and names that block;
  *  - order: no honest replica delivers a height twice or skips one, and each block extends the
  *    block that replica delivered just before it;
+ *  - duplicate-request: no honest replica executes one (client id, request id) at two heights;
  *  - liveness (at the end): every valid request submitted was delivered by every honest replica.
  */
 import type { CertificateContext } from '../consensus/certificate.ts';
@@ -24,6 +25,7 @@ export type ViolationKind =
   | 'double-delivery'
   | 'skipped-height'
   | 'chain-link'
+  | 'duplicate-request'
   | 'liveness'
   | 'crash';
 
@@ -45,6 +47,8 @@ export class SafetyChecker {
   private readonly byHeight = new Map<number, Delivered>();
   /** Per replica: the digests it delivered, index = height - 1 (it survives crashes: the ledger is durable). */
   private readonly chains: BlockHash[][];
+  /** Per replica: the height at which it executed each request key. */
+  private readonly executedAt: Map<string, number>[];
   /** Certificates already verified in this run, by their JSON: replicas often share one. */
   private readonly verifiedCertificates = new Map<string, string | null>();
   private readonly certificatesCachedMax = 10_000;
@@ -56,6 +60,7 @@ export class SafetyChecker {
     n: number,
   ) {
     this.chains = Array.from({ length: n }, () => []);
+    this.executedAt = Array.from({ length: n }, () => new Map());
   }
 
   /** Height of the last block a replica delivered (0 before the first). */
@@ -121,6 +126,20 @@ export class SafetyChecker {
       flag('validity', `block ${digest.slice(0, 8)} fails the application check: ${invalid}`);
     const certProblem = this.checkCertificate(certificate, height, digest);
     if (certProblem !== null) flag('certificate', certProblem);
+
+    const executed = this.executedAt[replica] as Map<string, number>;
+    for (const entry of Array.isArray(block.entries) ? block.entries : []) {
+      const key = requestKeyString(entry);
+      const at = executed.get(key);
+      if (at !== undefined && at !== height) {
+        flag(
+          'duplicate-request',
+          `request ${entry.clientId}/${entry.requestId} executed again (first at height ${at})`,
+        );
+      } else if (at === undefined) {
+        executed.set(key, height);
+      }
+    }
 
     const first = this.byHeight.get(height);
     if (first === undefined) this.byHeight.set(height, { digest, replica });
