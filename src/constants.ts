@@ -113,6 +113,22 @@ export const pendingValidationsMax = 20_000;
 /** How often the node feeds the replica a tick. */
 export const replicaTickMs = 10;
 
+// Simulator (src/sim): the budget of one simulated run and of a batch
+/** Events the simulator's agenda holds at once; beyond it a simulated message is dropped and counted. */
+export const simEventsQueuedMax = 200_000;
+/** Events one seed may process: a run that needs more is reported as a violation, not left spinning. */
+export const simEventsPerSeedMax = 3_000_000;
+/** Trace entries (and milestones) kept for a failure report. */
+export const simTraceEntriesMax = 200;
+/** Durable consensus records a simulated replica may hold right after compaction. */
+export const simRecordsPerReplicaMax = 20_000;
+/** Messages a Byzantine replica remembers for replays. */
+export const simReplayBufferMax = 256;
+/** Failed seeds kept in full (plan and trace) per batch; further failures are counted and listed. */
+export const simFailuresKeptMax = 20;
+/** Worker threads one `configchain sim` may start. */
+export const simWorkersMax = 64;
+
 function assert(condition: boolean, message: string): void {
   if (!condition) throw new Error(`constants: ${message}`);
 }
