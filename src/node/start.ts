@@ -170,6 +170,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       txChecker,
       metrics,
       logger: log,
+      consensusVerifier: verifier,
     });
     let lastView: (typeof records)[number] | undefined;
     for (const r of records) if (r.kind === 'view') lastView = r;

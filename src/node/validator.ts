@@ -25,6 +25,7 @@ import type {
   ValidateOptions,
   ValidateResult,
 } from '../api/facade.ts';
+import { signedPart } from '../consensus/messages.ts';
 import type { Replica } from '../consensus/replica.ts';
 import type { Action, ConsensusMessage } from '../consensus/types.ts';
 import { frameBytesMax, pendingValidationsMax, validateHashTimeoutMs } from '../constants.ts';
@@ -47,7 +48,7 @@ import type { ConfigSourceClient } from './config-source.ts';
 import type { NodeMessage, ReplicaDriver } from './driver.ts';
 import { sanitizeCertifiedBlocks, sanitizeConsensusMessage } from './messages.ts';
 import type { NodeMetrics } from './metrics.ts';
-import type { TxSignatureChecker } from './verifier.ts';
+import type { ConsensusVerifier, TxSignatureChecker } from './verifier.ts';
 
 interface Waiter<T> {
   readonly resolve: (value: T) => void;
@@ -80,6 +81,8 @@ export interface ValidatorNodeOptions {
   readonly metrics: NodeMetrics;
   readonly logger: Logger;
   readonly validateTimeoutMs?: number;
+  /** When given, consensus message signatures are pre-verified on the thread pool into its cache. */
+  readonly consensusVerifier?: ConsensusVerifier;
 }
 
 export class ValidatorNode implements NodeFacade {
@@ -102,6 +105,9 @@ export class ValidatorNode implements NodeFacade {
   readonly #submissions = new Map<TxId, PendingSubmission>();
   /** What peers' messages showed: highest view and sequence number per validator. */
   readonly #peerViews = new Map<number, { view: number; seq: number; lastMs: number }>();
+  /** Per peer, the tail of its messages waiting for signature pre-verification. */
+  readonly #peerQueues = new Map<number, Promise<void>>();
+  readonly #consensusVerifier: ConsensusVerifier | undefined;
 
   constructor(options: ValidatorNodeOptions) {
     this.genesis = options.genesis;
@@ -115,6 +121,7 @@ export class ValidatorNode implements NodeFacade {
     this.#metrics = options.metrics;
     this.#log = options.logger;
     this.#validateTimeoutMs = options.validateTimeoutMs ?? validateHashTimeoutMs;
+    this.#consensusVerifier = options.consensusVerifier;
   }
 
   attach(driver: ReplicaDriver): void {
@@ -493,7 +500,18 @@ export class ValidatorNode implements NodeFacade {
           return;
         }
         this.notePeer(from, consensus);
-        driver.push({ kind: 'message', from, message: consensus });
+        // Check the signature on the thread pool first; messages from one peer stay in order.
+        const { domain, payload } = signedPart(this.genesis.chainId, consensus);
+        const previous = this.#peerQueues.get(from) ?? Promise.resolve();
+        const next = previous
+          .then(() =>
+            this.#consensusVerifier?.preverify(domain, payload, consensus.signature, consensus.replica),
+          )
+          .then(() => this.#driver?.push({ kind: 'message', from, message: consensus }));
+        this.#peerQueues.set(from, next);
+        void next.then(() => {
+          if (this.#peerQueues.get(from) === next) this.#peerQueues.delete(from);
+        });
       }
     }
   }

@@ -52,16 +52,36 @@ export class ConsensusVerifier implements Verifier {
     this.#keys = genesis.validators.map((v) => publicKeyFromHex(v.publicKey));
   }
 
+  /**
+   * Checks a signature on the thread pool ahead of the replica's step and caches the result, so
+   * that the step's synchronous check is a lookup. Never rejects.
+   */
+  async preverify(domain: DomainTag, payload: unknown, signature: string, validator: number): Promise<void> {
+    const key = this.#keys[validator];
+    const cacheKey = key === undefined ? undefined : this.cacheKey(domain, payload, signature, validator);
+    if (key === undefined || cacheKey === undefined || this.#cache.has(cacheKey)) return;
+    const ok = await verifyAsync(domain, payload, signature, key);
+    this.#cache.set(cacheKey, ok);
+  }
+
+  private cacheKey(
+    domain: DomainTag,
+    payload: unknown,
+    signature: string,
+    validator: number,
+  ): string | undefined {
+    if (typeof signature !== 'string') return undefined;
+    try {
+      return `${validator}\u0000${domain}\u0000${signature}\u0000${canonicalString(payload)}`;
+    } catch {
+      return undefined;
+    }
+  }
+
   verify(domain: DomainTag, payload: unknown, signature: SignatureHex, validator: ValidatorId): boolean {
     const key = this.#keys[validator];
-    if (key === undefined || typeof signature !== 'string') return false;
-    let text: string;
-    try {
-      text = canonicalString(payload);
-    } catch {
-      return false;
-    }
-    const cacheKey = `${validator}\u0000${domain}\u0000${signature}\u0000${text}`;
+    const cacheKey = this.cacheKey(domain, payload, signature, validator);
+    if (key === undefined || cacheKey === undefined) return false;
     const known = this.#cache.get(cacheKey);
     if (known !== undefined) {
       this.hits++;
