@@ -16,6 +16,7 @@
  *  - invalid-block: as primary, blocks the application rejects or whose digest does not match;
  *    as a state-transfer server, blocks that do not match their certificates.
  */
+
 import { signedPart } from '../consensus/messages.ts';
 import type {
   Action,
@@ -28,6 +29,7 @@ import type {
   ReplicaState,
   ViewChange,
 } from '../consensus/types.ts';
+import { simReplayBufferMax } from '../constants.ts';
 import { sign } from '../crypto/ed25519.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { BlockHash, Height, SignatureHex, ValidatorId, View } from '../encoding/brand.ts';
@@ -61,8 +63,6 @@ export interface Adversary {
   tamperBlocks(blocks: readonly CertifiedBlock<SimBlock>[]): readonly CertifiedBlock<SimBlock>[] | null;
 }
 
-/** Messages kept for replay; older ones are forgotten. */
-const replayBufferMax = 256;
 /** View-changes of others kept to build bogus new-views from. */
 const viewChangesKeptMax = 64;
 
@@ -449,8 +449,8 @@ class ByzantineAdversary implements Adversary {
 
   private remember(message: Message): void {
     this.replayBuffer.push(message);
-    if (this.replayBuffer.length > replayBufferMax)
-      this.replayBuffer.splice(0, this.replayBuffer.length - replayBufferMax);
+    if (this.replayBuffer.length > simReplayBufferMax)
+      this.replayBuffer.splice(0, this.replayBuffer.length - simReplayBufferMax);
   }
 
   private others(): ValidatorId[] {

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { simWorkersMax } from '../constants.ts';
 import { assert } from '../errors.ts';
 import {
   type BatchOptions,
@@ -19,7 +20,6 @@ import type { ChunkRequest } from './worker.ts';
 
 /** Seeds per chunk handed to a worker: small enough to balance, large enough to amortize messages. */
 const chunkSeeds = 25;
-export const simWorkersMax = 64;
 
 /**
  * Workers load TypeScript through tsx's loader, registered inside the worker before the worker

@@ -6,6 +6,7 @@
  */
 
 import type { ReplicaFaults } from '../consensus/types.ts';
+import { simFailuresKeptMax } from '../constants.ts';
 import { sha256 } from '../crypto/hash.ts';
 import { assert } from '../errors.ts';
 import type { ViolationKind } from './checkers.ts';
@@ -83,7 +84,7 @@ export interface RunSummary {
 }
 
 /** Failures kept in full (plan and trace) in a summary; the rest are listed by seed only. */
-export const failuresKeptMax = 20;
+export const failuresKeptMax = simFailuresKeptMax;
 
 export function emptySummary(): RunSummary {
   return {

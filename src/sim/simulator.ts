@@ -12,6 +12,7 @@
  *
  * The run itself never reads the wall clock: elapsed time is measured by the caller.
  */
+
 import { compactRecords } from '../consensus/persist.ts';
 import { Replica } from '../consensus/replica.ts';
 import type {
@@ -24,6 +25,12 @@ import type {
   ReplicaFaults,
   ReplicaLimits,
 } from '../consensus/types.ts';
+import {
+  simEventsPerSeedMax,
+  simEventsQueuedMax,
+  simRecordsPerReplicaMax,
+  simTraceEntriesMax,
+} from '../constants.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { BlockHash, Height, ValidatorId } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
@@ -55,16 +62,12 @@ import { formatTime, shortHash, TraceRing } from './trace.ts';
 export const simChainId = 'configchain-sim';
 export const simGenesisHash = sha256Hex('configchain/sim/genesis') as string as BlockHash;
 
-/** Limits shared by every simulated run; the fault-injection budget of one seed. */
+/** Limits (from src/constants.ts) and timings shared by every simulated run. */
 export const simLimits = {
-  /** Events the agenda holds at once; beyond it a message is dropped (and counted). */
-  eventsQueuedMax: 200_000,
-  /** Events one seed may process: a run that needs more is reported, not left spinning. */
-  eventsPerSeedMax: 3_000_000,
-  /** Trace entries kept for a failure report. */
-  traceEntriesMax: 200,
-  /** Durable consensus records a replica may hold even right after compaction. */
-  recordsPerReplicaMax: 20_000,
+  eventsQueuedMax: simEventsQueuedMax,
+  eventsPerSeedMax: simEventsPerSeedMax,
+  traceEntriesMax: simTraceEntriesMax,
+  recordsPerReplicaMax: simRecordsPerReplicaMax,
   tickMs: 10,
   clientRetryMs: 1000,
   /** The liveness phase lasts at least this long, even when every request committed earlier. */
