@@ -12,7 +12,11 @@ import type { Logger } from 'pino';
 import { describeMessage } from '../consensus/messages.ts';
 import type { Replica } from '../consensus/replica.ts';
 import type { Action, CertifiedBlock, Event, PersistRecord } from '../consensus/types.ts';
-import { consensusRecordsPerAppendMax, stateTransferBlocksPerRequestMax } from '../constants.ts';
+import {
+  batchWaitMsMax,
+  consensusRecordsPerAppendMax,
+  stateTransferBlocksPerRequestMax,
+} from '../constants.ts';
 import type { Height, ValidatorId } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
 import type { CommitCertificate, Transaction } from '../ledger/types.ts';
@@ -66,6 +70,8 @@ export class ReplicaDriver {
   readonly #queue: NodeEvent[] = [];
   #pumping = false;
   #scheduled = false;
+  #batchTimer: NodeJS.Timeout | undefined;
+  #lastTickMs = 0;
   #stopped = false;
   #lastViewRecord: PersistRecord<NodeBlock> | undefined;
   #stableSeq = 0;
@@ -93,6 +99,7 @@ export class ReplicaDriver {
 
   stop(): void {
     this.#stopped = true;
+    if (this.#batchTimer !== undefined) clearTimeout(this.#batchTimer);
     this.#queue.length = 0;
   }
 
@@ -107,9 +114,29 @@ export class ReplicaDriver {
     if (this.#stopped) return;
     if (this.#trace && event.kind !== 'tick') this.#log.trace({ event: describeEvent(event) }, 'step');
     this.#queue.push(event);
+    if (event.kind === 'request') this.tickAfterBatchWait();
     if (this.#pumping || this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => this.pump());
+  }
+
+  /**
+   * The primary proposes when its oldest request has waited batchWaitMsMax, which it notices on a
+   * tick; one tick just after that moment saves up to a tick period of latency on an idle network.
+   */
+  private tickAfterBatchWait(): void {
+    if (this.#batchTimer !== undefined || this.#stopped) return;
+    this.#batchTimer = setTimeout(() => {
+      this.#batchTimer = undefined;
+      this.#lastTickMs = Math.max(this.#lastTickMs, Date.now());
+      this.push({ kind: 'tick', nowMs: this.#lastTickMs });
+    }, batchWaitMsMax + 1);
+  }
+
+  /** Time for the replica: never decreasing, from the wall clock. */
+  tick(): void {
+    this.#lastTickMs = Math.max(this.#lastTickMs, Date.now());
+    this.push({ kind: 'tick', nowMs: this.#lastTickMs });
   }
 
   private pump(): void {

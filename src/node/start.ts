@@ -199,13 +199,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     );
     await transport.start();
 
-    let lastTick = 0;
-    const tick = () => {
-      lastTick = Math.max(lastTick, Date.now());
-      driver.push({ kind: 'tick', nowMs: lastTick });
-    };
-    tick();
-    const ticker = setInterval(tick, replicaTickMs);
+    driver.tick();
+    const ticker = setInterval(() => driver.tick(), replicaTickMs);
 
     const api = await buildApiServer(node, { logger: false });
     try {
