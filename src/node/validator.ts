@@ -28,7 +28,12 @@ import type {
 import { signedPart } from '../consensus/messages.ts';
 import type { Replica } from '../consensus/replica.ts';
 import type { Action, ConsensusMessage } from '../consensus/types.ts';
-import { frameBytesMax, pendingValidationsMax, validateHashTimeoutMs } from '../constants.ts';
+import {
+  frameBytesMax,
+  pendingValidationsMax,
+  storeQueryRowsMax,
+  validateHashTimeoutMs,
+} from '../constants.ts';
 import {
   type BlockHash,
   type Hash32Hex,
@@ -42,7 +47,7 @@ import {
 import { checkTransaction, parseTransaction, quorum, signAsValidator } from '../ledger/index.ts';
 import type { AttestBody, CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
 import type { Transport } from '../net/transport.ts';
-import type { Store, StoredBlock } from '../storage/store.ts';
+import type { Store, StoredBlock, TargetHistoryItem } from '../storage/store.ts';
 import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
 import type { ConfigSourceClient } from './config-source.ts';
 import type { NodeMessage, ReplicaDriver } from './driver.ts';
@@ -235,8 +240,7 @@ export class ValidatorNode implements NodeFacade {
   }
 
   targetHistory(target: TargetName, limit: number): readonly TargetEntry[] {
-    const items = this.#store.targetHistory(target);
-    const newest = items.slice(-limit).reverse();
+    const newest = newestHistory(this.#store, target, limit).reverse();
     return newest.map((item) => ({
       kind: 'target',
       target: item.target,
@@ -565,6 +569,40 @@ export class ValidatorNode implements NodeFacade {
 
 /** A state-transfer answer leaves room under the frame limit for its envelope. */
 const blocksAnswerBytesMax = frameBytesMax - 512 * 1024;
+
+/** Pages of history read to find a target's newest entries; each page is one bounded query. */
+const historyPagesMax = 64;
+
+/**
+ * The newest `limit` history items of a target, oldest first. The store pages forward from a
+ * height, so this starts a little below the tip and moves the start down until enough items are
+ * found, then pages forward to the end (items at a page boundary are de-duplicated by id).
+ */
+function newestHistory(store: Store, target: string, limit: number): TargetHistoryItem[] {
+  const tip = store.tip().height;
+  let span = 16;
+  for (;;) {
+    const from = Math.max(0, tip - span);
+    const items: TargetHistoryItem[] = [];
+    const seen = new Set<string>();
+    let cursor = from;
+    for (let page = 0; page < historyPagesMax; page++) {
+      const rows = store.targetHistory(target, { fromHeight: cursor, limit: storeQueryRowsMax });
+      let added = 0;
+      for (const row of rows) {
+        if (seen.has(row.txId)) continue;
+        seen.add(row.txId);
+        items.push(row);
+        added++;
+      }
+      const last = rows[rows.length - 1];
+      if (rows.length < storeQueryRowsMax || last === undefined || added === 0) break;
+      cursor = last.height;
+    }
+    if (items.length >= limit || from === 0) return items.slice(-limit);
+    span *= 4;
+  }
+}
 
 function toRecord(stored: StoredBlock): BlockRecord {
   return { hash: stored.hash, block: stored.block, certificate: stored.certificate };

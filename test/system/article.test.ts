@@ -42,6 +42,17 @@ describe('the article flow on 4 validator processes', { timeout: 180_000 }, () =
     const chain = await net.waitSameChains([0, 1, 2, 3]);
     const attested = attestedHashes(chain);
     assert.deepEqual(attested, [H(1), H(2)], 'exactly the two added hashes are in the chain, in order');
+    const history = (await (await fetch(`${net.apiUrl(3)}/v1/targets/default/history`)).json()) as {
+      entries: { sha256: string; version: number; source: string }[];
+    };
+    assert.deepEqual(
+      history.entries.map((e) => [e.version, e.sha256, e.source]),
+      [
+        [2, H(2), 'attest'],
+        [1, H(1), 'attest'],
+      ],
+      'the history lists both attests, newest first',
+    );
     for (let i = 1; i < chain.length; i++) {
       assert.equal(chain[i]?.prev_hash, chain[i - 1]?.hash, `block ${i} links to block ${i - 1}`);
       assert.match(chain[i]?.hash ?? '', /^[0-9a-f]{64}$/);
