@@ -1113,6 +1113,12 @@ export class Replica<B, R> implements ReplicaState {
     this.viewChangeDeadlineMs = undefined;
     this.consecutiveViewChanges++;
     this.resetViewState();
+    this.announceViewChange();
+  }
+
+  /** Signs, persists (with the view) and broadcasts this replica's VIEW-CHANGE for its current view. */
+  private announceViewChange(): void {
+    const newView = this.currentView;
     const prepared = [...this.slots.values()]
       .filter((s) => s.prepared !== undefined && s.seq > this.stable.seq)
       .sort((a, b) => a.seq - b.seq)
@@ -1181,7 +1187,37 @@ export class Replica<B, R> implements ReplicaState {
       this.startViewChange(Math.min(...higher) as View);
       return;
     }
+    // Catch up while changing view: move to the (f+1)-th highest view any replica asks for (own
+    // included). At most f of those views are faulty, so the target never exceeds an honest
+    // replica's view, yet honest replicas that drifted apart (each backing off on its own timer)
+    // meet again instead of climbing in lockstep one view apart.
+    if (this.currentStatus === 'view-change') {
+      const views = [...this.viewChanges.values()].map((v) => v.newView);
+      if (!this.viewChanges.has(this.id)) views.push(this.currentView);
+      views.sort((a, b) => b - a);
+      const target = views[this.f];
+      if (target !== undefined && target > this.currentView) {
+        this.startViewChange(target as View);
+        return;
+      }
+    }
     this.checkViewChangeQuorum();
+  }
+
+  /**
+   * The new-view did not come in time. Move on to the next view only when 2f+1 replicas (own
+   * included) already ask for this view or a later one; otherwise wait for them: running ahead
+   * alone would only widen the gap between honest replicas. Together with the catch-up rule in
+   * onViewChange (follow the (f+1)-th highest view), honest replicas converge on one view.
+   */
+  private viewChangeTimerExpired(): void {
+    const others = [...this.viewChanges.values()].filter((v) => v.replica !== this.id);
+    const atOrAbove = others.filter((v) => v.newView >= this.currentView).length + 1;
+    if (atOrAbove >= this.quorum) {
+      this.startViewChange((this.currentView + 1) as View);
+    } else {
+      this.viewChangeDeadlineMs = this.nowMs + this.currentTimeoutMs(this.limits.viewChangeTimeoutMs);
+    }
   }
 
   private sendNewViewTo(replica: number): void {
@@ -1246,8 +1282,9 @@ export class Replica<B, R> implements ReplicaState {
     if (this.currentStatus !== 'view-change') return;
     const forView = [...this.viewChanges.values()].filter((v) => v.newView === this.currentView);
     if (forView.length < this.quorum) return;
-    // PBFT arms the view-change timer once 2f+1 replicas want this view.
-    this.viewChangeDeadlineMs ??= this.nowMs + this.currentTimeoutMs(this.limits.viewChangeTimeoutMs);
+    // PBFT's timer: once 2f+1 replicas want this view, the new-view is due within one timeout.
+    const due = this.nowMs + this.currentTimeoutMs(this.limits.viewChangeTimeoutMs);
+    this.viewChangeDeadlineMs = Math.min(this.viewChangeDeadlineMs ?? due, due);
     if (this.isPrimary()) this.sendNewView(forView);
   }
 
@@ -1421,8 +1458,14 @@ export class Replica<B, R> implements ReplicaState {
         // A request this replica has seen stayed uncommitted too long: the primary may censor it.
         this.startViewChange((this.currentView + 1) as View);
       }
-    } else if (this.viewChangeDeadlineMs !== undefined && nowMs >= this.viewChangeDeadlineMs) {
-      this.startViewChange((this.currentView + 1) as View);
+    } else {
+      // Unlike PBFT, the timer also runs while fewer than 2f+1 replicas want this view (with twice
+      // the slack). Otherwise honest replicas split over two views (some timed out once more than
+      // others, then crashed or lost messages) wait for each other forever when the faulty ones stay
+      // silent: f+1 are needed to pull a replica up, 2f+1 to start a view. Moving on one view at a
+      // time, each replica with its own backoff, they meet again in a common view.
+      this.viewChangeDeadlineMs ??= nowMs + 2 * this.currentTimeoutMs(this.limits.viewChangeTimeoutMs);
+      if (nowMs >= this.viewChangeDeadlineMs) this.viewChangeTimerExpired();
     }
     this.tryPropose();
     const t = this.transfer;
@@ -1589,9 +1632,14 @@ export class Replica<B, R> implements ReplicaState {
   private resume(): void {
     for (const seq of [...this.slots.keys()].sort((a, b) => a - b)) this.tryValidate(seq);
     if (this.restartTransferTarget > this.delivered) this.startTransfer(this.restartTransferTarget);
-    if (this.currentStatus === 'view-change' && this.ownViewChange !== undefined) {
-      this.broadcast(this.ownViewChange);
-      this.checkViewChangeQuorum();
+    if (this.currentStatus === 'view-change') {
+      // The persisted view-change may have been compacted away: then announce a fresh one.
+      if (this.ownViewChange?.newView === this.currentView) {
+        this.broadcast(this.ownViewChange);
+        this.checkViewChangeQuorum();
+      } else {
+        this.announceViewChange();
+      }
     }
   }
 
