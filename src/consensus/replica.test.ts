@@ -690,3 +690,23 @@ describe('PBFT replica: test-only broken variants (ReplicaConfig.faults)', () =>
     assert.notEqual(broken.app.digest(delivered.block), delivered.certificate.blockHash);
   });
 });
+
+describe('PBFT replica: view-change pacing', () => {
+  it('a replica alone in a view change waits for others instead of running ahead', () => {
+    const c = new Cluster({ n: 4 });
+    // Only r1 sees the request, so only r1 suspects the primary.
+    c.request(req('y', 1), [1]);
+    c.tick(2100);
+    assert.equal(c.replica(1).view, 1);
+    assert.equal(c.replica(1).status, 'view-change');
+    c.tick(10_000, 100);
+    // Without 2f+1 asking for view 1 or later, its timer never moves it to view 2.
+    assert.equal(c.replica(1).view, 1);
+    assert.equal(c.replica(0).view, 0);
+    // Once the others suspect the primary too, everybody meets in view 1 and the request commits.
+    c.request(req('y', 1), [0, 2, 3]);
+    c.crash(0);
+    c.tick(5000, 100);
+    for (const id of [1, 2, 3]) assert.equal(c.replica(id).view, 1);
+  });
+});

@@ -1187,28 +1187,14 @@ export class Replica<B, R> implements ReplicaState {
       this.startViewChange(Math.min(...higher) as View);
       return;
     }
-    // Catch up while changing view: move to the (f+1)-th highest view any replica asks for (own
-    // included). At most f of those views are faulty, so the target never exceeds an honest
-    // replica's view, yet honest replicas that drifted apart (each backing off on its own timer)
-    // meet again instead of climbing in lockstep one view apart.
-    if (this.currentStatus === 'view-change') {
-      const views = [...this.viewChanges.values()].map((v) => v.newView);
-      if (!this.viewChanges.has(this.id)) views.push(this.currentView);
-      views.sort((a, b) => b - a);
-      const target = views[this.f];
-      if (target !== undefined && target > this.currentView) {
-        this.startViewChange(target as View);
-        return;
-      }
-    }
     this.checkViewChangeQuorum();
   }
 
   /**
    * The new-view did not come in time. Move on to the next view only when 2f+1 replicas (own
    * included) already ask for this view or a later one; otherwise wait for them: running ahead
-   * alone would only widen the gap between honest replicas. Together with the catch-up rule in
-   * onViewChange (follow the (f+1)-th highest view), honest replicas converge on one view.
+   * alone would only widen the gap between honest replicas. Together with the join rule in
+   * onViewChange (f+1 others ask for higher views), honest replicas converge on one view.
    */
   private viewChangeTimerExpired(): void {
     const others = [...this.viewChanges.values()].filter((v) => v.replica !== this.id);
