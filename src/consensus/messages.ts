@@ -115,3 +115,99 @@ export function describeMessage<B>(message: ConsensusMessage<B>): string {
     }
   }
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isHash = (v: unknown): boolean => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const isSig = (v: unknown): boolean => typeof v === 'string' && v.length <= 256;
+
+function voteShape(m: Record<string, unknown>, seqField: 'seq'): boolean {
+  return (
+    isCount(m.view) && isCount(m[seqField]) && isHash(m.digest) && isCount(m.replica) && isSig(m.signature)
+  );
+}
+
+/**
+ * Structural check of a message from the network (field types, array bounds), so that no malformed
+ * input can throw inside the replica. It does not check signatures or protocol rules: the replica
+ * does. `blockShape` checks a carried block as far as the core cares (the app's functions must not
+ * throw on it); drivers normally validate blocks with their own schema first.
+ */
+export function isWellFormedMessage(
+  message: unknown,
+  limits: { readonly n: number; readonly window: number },
+  blockShape: (block: unknown) => boolean,
+): boolean {
+  if (!isObject(message)) return false;
+  const prePrepare = (m: unknown): boolean =>
+    isObject(m) && m.kind === 'pre-prepare' && voteShape(m, 'seq') && blockShape(m.block);
+  const vote = (m: unknown, kind: string): boolean => isObject(m) && m.kind === kind && voteShape(m, 'seq');
+  const checkpoint = (m: unknown): boolean =>
+    isObject(m) &&
+    m.kind === 'checkpoint' &&
+    isCount(m.seq) &&
+    isHash(m.digest) &&
+    isCount(m.replica) &&
+    isSig(m.signature);
+  const viewChange = (m: unknown): boolean => {
+    if (
+      !isObject(m) ||
+      m.kind !== 'view-change' ||
+      !isCount(m.newView) ||
+      !isCount(m.replica) ||
+      !isSig(m.signature)
+    ) {
+      return false;
+    }
+    const ck = m.checkpoint;
+    if (!isObject(ck) || !isCount(ck.seq) || !isHash(ck.digest) || !Array.isArray(ck.proof)) return false;
+    if (ck.proof.length > limits.n || !ck.proof.every(checkpoint)) return false;
+    if (!Array.isArray(m.prepared) || m.prepared.length > limits.window) return false;
+    return m.prepared.every(
+      (c) =>
+        isObject(c) &&
+        prePrepare(c.prePrepare) &&
+        Array.isArray(c.prepares) &&
+        c.prepares.length <= limits.n &&
+        c.prepares.every((p) => vote(p, 'prepare')),
+    );
+  };
+  switch (message.kind) {
+    case 'pre-prepare':
+      return prePrepare(message);
+    case 'prepare':
+    case 'commit':
+      return vote(message, message.kind);
+    case 'checkpoint':
+      return checkpoint(message);
+    case 'view-change':
+      return viewChange(message);
+    case 'new-view':
+      return (
+        isCount(message.view) &&
+        isCount(message.replica) &&
+        isSig(message.signature) &&
+        Array.isArray(message.viewChanges) &&
+        message.viewChanges.length <= limits.n &&
+        message.viewChanges.every(viewChange) &&
+        Array.isArray(message.prePrepares) &&
+        message.prePrepares.length <= limits.window &&
+        message.prePrepares.every(prePrepare)
+      );
+    default:
+      return false;
+  }
+}
+
+/** Structural check of one state-transfer item (block checked by `blockShape`). */
+export function isWellFormedCertifiedBlock(
+  item: unknown,
+  n: number,
+  blockShape: (block: unknown) => boolean,
+): boolean {
+  if (!isObject(item) || !blockShape(item.block)) return false;
+  const c = item.certificate;
+  if (!isObject(c) || !isCount(c.height) || !isCount(c.view) || !isHash(c.blockHash)) return false;
+  if (!Array.isArray(c.signatures) || c.signatures.length > n) return false;
+  return c.signatures.every((s) => isObject(s) && isCount(s.validator) && isSig(s.signature));
+}

@@ -710,3 +710,53 @@ describe('PBFT replica: view-change pacing', () => {
     for (const id of [1, 2, 3]) assert.equal(c.replica(id).view, 1);
   });
 });
+
+describe('PBFT replica: hostile input', () => {
+  it('drops malformed messages and state-transfer answers without throwing (property)', async () => {
+    const fc = (await import('fast-check')).default;
+    const c = new Cluster({ n: 4 });
+    c.request(req('z', 1));
+    c.tick(10, 10);
+    const replica = c.replica(2);
+    const kinds = fc.constantFrom(
+      'pre-prepare',
+      'prepare',
+      'commit',
+      'checkpoint',
+      'view-change',
+      'new-view',
+      'x',
+    );
+    const shape = fc.record(
+      {
+        kind: kinds,
+        view: fc.oneof(fc.nat(5), fc.anything()),
+        seq: fc.oneof(fc.nat(5), fc.anything()),
+        newView: fc.oneof(fc.nat(5), fc.anything()),
+        digest: fc.oneof(fc.constant('ab'.repeat(32)), fc.anything()),
+        replica: fc.oneof(fc.nat(5), fc.anything()),
+        signature: fc.oneof(fc.constant('00'.repeat(64)), fc.anything()),
+        block: fc.anything(),
+        checkpoint: fc.anything(),
+        prepared: fc.oneof(fc.constant([]), fc.anything()),
+        viewChanges: fc.anything(),
+        prePrepares: fc.anything(),
+      },
+      { requiredKeys: ['kind'] },
+    );
+    fc.assert(
+      fc.property(shape, fc.anything(), (message, blocks) => {
+        const a = replica.step({ kind: 'message', from: 1 as ValidatorId, message: message as never });
+        const b = replica.step({ kind: 'blocks', from: 1 as ValidatorId, blocks: blocks as never });
+        const d = replica.step({
+          kind: 'blocks',
+          from: 1 as ValidatorId,
+          blocks: [{ block: blocks, certificate: message }] as never,
+        });
+        return [...a, ...b, ...d].every((x) => x.kind !== 'deliver');
+      }),
+      { numRuns: 300, seed: 42 },
+    );
+    assert.equal(replica.lastDelivered, 1);
+  });
+});

@@ -16,7 +16,7 @@ import { Domain } from '../crypto/domains.ts';
 import type { BlockHash, Height, ValidatorId, View } from '../encoding/brand.ts';
 import { AssertionFailure, assert } from '../errors.ts';
 import { commitPayload, makeCommitCertificate } from './certificate.ts';
-import { signedPart, verifyMessage } from './messages.ts';
+import { isWellFormedCertifiedBlock, isWellFormedMessage, signedPart, verifyMessage } from './messages.ts';
 import type {
   Action,
   Application,
@@ -587,8 +587,15 @@ export class Replica<B, R> implements ReplicaState {
   // -------------------------------------------------------------------------------------------
   // Messages
 
+  /** A block from the network passes the app's structural check (or is at least an object). */
+  private readonly isBlock = (value: unknown): boolean =>
+    typeof value === 'object' && value !== null && (this.app.isBlock?.(value) ?? true);
+
   private onMessage(from: ValidatorId, message: ConsensusMessage<B>): void {
-    if (typeof message !== 'object' || message === null) return;
+    // Malformed input from a peer is an operating error: drop it, never throw.
+    if (!Number.isSafeInteger(from) || from < 0 || from >= this.n || from === this.id) return;
+    const limits = { n: this.n, window: this.limits.watermarkWindow };
+    if (!isWellFormedMessage(message, limits, this.isBlock)) return;
     switch (message.kind) {
       case 'pre-prepare':
         this.onPrePrepare(from, message, false);
@@ -1056,6 +1063,7 @@ export class Replica<B, R> implements ReplicaState {
     if (!Array.isArray(event.blocks)) return;
     let progressed = false;
     for (const item of event.blocks.slice(0, this.limits.stateTransferBlocksPerRequestMax)) {
+      if (!isWellFormedCertifiedBlock(item, this.n, this.isBlock)) break;
       const height = this.app.height(item.block);
       if (height <= this.delivered) continue;
       if (height !== this.delivered + 1) break;

@@ -151,6 +151,13 @@ export interface Application<B, R> {
    * index). The core remembers recent commits itself; this answers duplicates of older ones.
    */
   findCommitted?(key: RequestKey): Height | null;
+  /**
+   * Optional: structural check of a block that arrived from the network (inside a pre-prepare, a
+   * view-change, a new-view or a state-transfer answer), so that the app's other functions never
+   * see a malformed one. Without it the core only requires a non-null object, and the driver must
+   * validate blocks when it decodes messages.
+   */
+  isBlock?(value: unknown): boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
