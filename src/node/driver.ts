@@ -15,6 +15,7 @@ import type { Action, CertifiedBlock, Event, PersistRecord } from '../consensus/
 import {
   batchWaitMsMax,
   consensusRecordsPerAppendMax,
+  pendingRequestsMax,
   stateTransferBlocksPerRequestMax,
 } from '../constants.ts';
 import type { Height, ValidatorId } from '../encoding/brand.ts';
@@ -27,6 +28,10 @@ import { recordSeq, toStored } from './records.ts';
 
 export type NodeEvent = Event<NodeBlock, Transaction>;
 
+/** Uncommitted proposed blocks above which new requests wait to enter the replica together. */
+const admissionInFlightMax = 2;
+/** The longest a request waits for admission. */
+const admissionHoldMsMax = 50;
 /** Events stepped before their persist records are written together. */
 const stepBatchMax = 256;
 /** Records per durable write; a rare larger batch takes several writes, all before any send. */
@@ -70,6 +75,9 @@ export class ReplicaDriver {
   readonly #queue: NodeEvent[] = [];
   #pumping = false;
   #scheduled = false;
+  #highestProposed = 0;
+  #held: NodeEvent[] = [];
+  #holdTimer: NodeJS.Timeout | undefined;
   #batchTimer: NodeJS.Timeout | undefined;
   #lastTickMs = 0;
   #stopped = false;
@@ -100,6 +108,8 @@ export class ReplicaDriver {
   stop(): void {
     this.#stopped = true;
     if (this.#batchTimer !== undefined) clearTimeout(this.#batchTimer);
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    this.#held = [];
     this.#queue.length = 0;
   }
 
@@ -113,11 +123,47 @@ export class ReplicaDriver {
   push(event: NodeEvent): void {
     if (this.#stopped) return;
     if (this.#trace && event.kind !== 'tick') this.#log.trace({ event: describeEvent(event) }, 'step');
+    if (event.kind === 'request' && this.admissionHeld(event)) return;
+    if (event.kind === 'message' && event.message.kind === 'pre-prepare') {
+      this.#highestProposed = Math.max(this.#highestProposed, event.message.seq);
+    }
     this.#queue.push(event);
     if (event.kind === 'request') this.tickAfterBatchWait();
     if (this.#pumping || this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => this.pump());
+  }
+
+  /**
+   * Admission batching. Every block costs each node a few durable writes whatever its size, so a
+   * primary that proposes a tiny block for every few requests while earlier blocks are still in
+   * flight spends the network's capacity on overhead. While at least admissionInFlightMax proposed
+   * blocks are uncommitted, new requests wait here and enter the replica together when a block
+   * commits (or after admissionHoldMsMax, so nothing waits long and a silent primary is still
+   * suspected in time). The buffer is bounded; beyond it requests go straight in.
+   */
+  private admissionHeld(event: Extract<NodeEvent, { kind: 'request' }>): boolean {
+    const inFlight = this.#highestProposed - this.#replica.lastDelivered;
+    if (inFlight < admissionInFlightMax || this.#held.length >= pendingRequestsMax) return false;
+    this.#held.push(event);
+    if (this.#holdTimer === undefined) {
+      this.#holdTimer = setTimeout(() => this.releaseHeld(), admissionHoldMsMax);
+    }
+    return true;
+  }
+
+  private releaseHeld(): void {
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    if (this.#held.length === 0 || this.#stopped) return;
+    const held = this.#held;
+    this.#held = [];
+    for (const event of held) this.#queue.push(event);
+    this.tickAfterBatchWait();
+    if (!this.#pumping && !this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.pump());
+    }
   }
 
   /**
@@ -174,11 +220,24 @@ export class ReplicaDriver {
           this.#transport.send(action.to, action.message);
           break;
         case 'broadcast':
+          if (action.message.kind === 'pre-prepare') {
+            this.#highestProposed = Math.max(this.#highestProposed, action.message.seq);
+            this.#log.debug(
+              {
+                seq: action.message.seq,
+                txs: action.message.block.txs.length,
+                pending: this.#replica.pendingRequests,
+                held: this.#held.length,
+              },
+              'proposed',
+            );
+          }
           if (this.#trace) this.#log.trace({ m: describeMessage(action.message) }, 'broadcast');
           this.#transport.broadcast(action.message);
           break;
         case 'deliver':
           this.deliver(action.height, action.block, action.certificate);
+          if (this.#held.length > 0) this.releaseHeld();
           break;
         case 'validate':
           this.validate(action);
