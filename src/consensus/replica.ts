@@ -1517,8 +1517,9 @@ export class Replica<B, R> implements ReplicaState {
    * Messages can be lost; PBFT assumes they are eventually re-sent. Every retransmitMs the replica
    * re-sends what others may still need from it: its view-change while changing view, its votes
    * for seqs it has not delivered, and its checkpoints above the stable one. The primary re-sends
-   * pre-prepares only for seqs it has not committed (blocks are large). A replica that missed
-   * votes others no longer re-send catches up by state transfer (see catchUpIfStalled).
+   * a pre-prepare only until it is prepared (blocks are large; by then 2f backups hold it). A
+   * replica that missed what others no longer re-send catches up by state transfer (see
+   * catchUpIfStalled).
    */
   private retransmit(): void {
     if (this.currentStatus === 'view-change') {
@@ -1528,7 +1529,7 @@ export class Replica<B, R> implements ReplicaState {
     for (const seq of [...this.slots.keys()].sort((a, b) => a - b)) {
       const slot = this.slots.get(seq)!;
       if (slot.prePrepare === undefined || seq <= this.delivered) continue;
-      if (this.isPrimary() && slot.committed === undefined) this.broadcast(slot.prePrepare);
+      if (this.isPrimary() && !slot.preparedInView) this.broadcast(slot.prePrepare);
       if (slot.sentPrepare !== undefined) this.broadcast(slot.sentPrepare);
       if (slot.sentCommit !== undefined) this.broadcast(slot.sentCommit);
     }
