@@ -66,6 +66,8 @@ interface PendingValidation {
   readonly tx: Transaction;
   readonly txId: TxId;
   readonly waiters: Set<Waiter<ValidateResult>>;
+  /** When the attest was last handed to consensus (wall clock). */
+  submittedMs: number;
 }
 
 /** A transaction submitted through submitTx, waiting for its commit. */
@@ -279,7 +281,15 @@ export class ValidatorNode implements NodeFacade {
 
     const key = `${target}\u0000${sha256}`;
     const pending = this.#validations.get(key);
-    if (pending !== undefined) return this.wait(pending, opts);
+    if (pending !== undefined) {
+      // An attest undecided for a whole deadline may have been lost (a view change, a dropped
+      // link): hand it in again. The replica de-duplicates it if it is still pending.
+      if (Date.now() - pending.submittedMs > this.#validateTimeoutMs) {
+        pending.submittedMs = Date.now();
+        this.submitToConsensus(pending.tx);
+      }
+      return this.wait(pending, opts);
+    }
 
     const askedB = performance.now();
     const lookup = await this.#configSource.lookup(target, sha256, current?.version ?? 0);
@@ -320,7 +330,14 @@ export class ValidatorNode implements NodeFacade {
     const tx = signAsValidator(body, this.id, this.#key);
     const txId = this.#app.idOf(tx);
     this.#txChecker.markOwn(txId);
-    const entry: PendingValidation = { target, sha256, tx, txId, waiters: new Set() };
+    const entry: PendingValidation = {
+      target,
+      sha256,
+      tx,
+      txId,
+      waiters: new Set(),
+      submittedMs: Date.now(),
+    };
     this.#validations.set(key, entry);
     this.#validationsByTx.set(txId, entry);
     const waiting = this.wait(entry, opts);
@@ -432,9 +449,15 @@ export class ValidatorNode implements NodeFacade {
       // Whoever submitted it, the hash is now in a committed block of this chain.
       this.finishValidation(pending, { outcome: 'added', txId: id, height, blockHash: state.hash });
     }
-    // What is left may have become impossible (a newer version committed meanwhile).
+    // What is left may have become impossible (a newer version committed meanwhile), or be
+    // forgotten: nobody has waited for it for a long time.
     const committedState = state.state;
+    const forgetBeforeMs = Date.now() - 10 * this.#validateTimeoutMs;
     for (const pending of [...this.#validations.values()]) {
+      if (pending.waiters.size === 0 && pending.submittedMs < forgetBeforeMs) {
+        this.finishValidation(pending, { outcome: 'timeout', reason: 'forgotten' });
+        continue;
+      }
       const check = checkTransaction(this.genesis, committedState, pending.tx, {
         signatureChecked: this.#txChecker.isChecked,
       });
