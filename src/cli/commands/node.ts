@@ -6,8 +6,9 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
+import { KeyFileError } from '../../crypto/ed25519.ts';
 import { ConfigChainError } from '../../errors.ts';
-import { paths } from '../../node/layout.ts';
+import { loadNetworkFile, paths } from '../../node/layout.ts';
 import { startNode } from '../../node/start.ts';
 
 export function createNodeLogger(
@@ -39,6 +40,21 @@ export function registerNode(program: Command): void {
         process.exitCode = 2;
         return;
       }
+      try {
+        // Checked before the logger creates the data directory of a network that does not exist.
+        const network = loadNetworkFile(dir);
+        if (network.validators[opts.id] === undefined) {
+          throw new ConfigChainError(
+            'NODE_START',
+            `validator ${opts.id} is not in ${paths.network(dir)} (ids 0..${network.validators.length - 1})`,
+          );
+        }
+      } catch (error) {
+        if (!(error instanceof ConfigChainError)) throw error;
+        console.error(`configchain node ${opts.id}: ${error.message}`);
+        process.exitCode = 1;
+        return;
+      }
       const log = createNodeLogger(dir, opts.id);
       let running: Awaited<ReturnType<typeof startNode>>;
       try {
@@ -52,11 +68,13 @@ export function registerNode(program: Command): void {
           },
         });
       } catch (error) {
-        if (error instanceof ConfigChainError) {
+        // Operating errors (a bad directory, key file, genesis or chain) get their message and
+        // exit 1; anything else is a bug and keeps its stack trace.
+        if (error instanceof ConfigChainError || error instanceof KeyFileError) {
           log.fatal({ err: error }, 'cannot start');
-          log.flush();
           console.error(`configchain node ${opts.id}: ${error.message}`);
-          process.exit(1);
+          process.exitCode = 1;
+          return;
         }
         throw error;
       }
