@@ -78,7 +78,11 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     );
   }
 
-  const store = SqliteStore.open(paths.database(dir, id), { genesis });
+  // Benchmarks only: measure what the durable writes cost. A node run this way may lose votes it
+  // sent on a power failure, which PBFT's safety argument does not allow.
+  const unsafeSkipFsync = process.env.CONFIGCHAIN_UNSAFE_SKIP_FSYNC === '1';
+  if (unsafeSkipFsync) log.warn('CONFIGCHAIN_UNSAFE_SKIP_FSYNC=1: commits are not fsynced (benchmarks only)');
+  const store = SqliteStore.open(paths.database(dir, id), { genesis, unsafeSkipFsync });
   let closeStore = true;
   try {
     const verified = store.verifyChain();
