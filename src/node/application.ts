@@ -65,6 +65,8 @@ export interface LedgerAppOptions {
 }
 
 const REQUEST_CLIENT = 'tx';
+/** Extra build passes for transactions that become valid later in their own batch. */
+const buildPassesMax = 3;
 
 export class LedgerApp implements Application<NodeBlock, Transaction> {
   readonly genesis: Genesis;
@@ -142,20 +144,28 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     assert(input.height === parent.header.height + 1, 'build height must be parent height + 1');
     // Versions only grow, so ordering a batch by (target, version) lets every newer version in it
     // commit instead of failing behind a higher one that happened to arrive first.
-    const candidates = orderForBlock(input.requests);
     const opts = this.#signatureChecked === undefined ? {} : { signatureChecked: this.#signatureChecked };
-    const built = buildBlock(
-      this.genesis,
-      parent.header,
-      parent.state,
-      candidates,
-      {
-        view: input.view as View,
-        proposer: input.proposer as ValidatorId,
-        timestampMs: input.nowMs,
-      },
-      opts,
-    );
+    const params = {
+      view: input.view as View,
+      proposer: input.proposer as ValidatorId,
+      timestampMs: input.nowMs,
+    };
+    let candidates = orderForBlock(input.requests);
+    let built = buildBlock(this.genesis, parent.header, parent.state, candidates, params, opts);
+    // Backups check every left-out transaction against the block's final state and vote against
+    // the block if one is valid there (a censoring primary). A transaction that failed only
+    // because of its place in the batch (a device report before the device's enrollment) can be
+    // valid at the end: append such ones and build again, a bounded number of times.
+    for (let pass = 0; pass < buildPassesMax && built.rejected.length > 0; pass++) {
+      const state = built.state;
+      const late = built.rejected
+        .map((r) => r.tx as Transaction)
+        .filter((tx) => checkTransaction(this.genesis, state, tx, opts).ok);
+      if (late.length === 0) break;
+      const lateSet = new Set(late);
+      candidates = [...candidates.filter((tx) => !lateSet.has(tx)), ...late];
+      built = buildBlock(this.genesis, parent.header, parent.state, candidates, params, opts);
+    }
     const dropped: TxId[] = [];
     for (const r of built.rejected) dropped.push(txId(r.tx as Transaction));
     // A transaction that did not fit is valid: it cannot be left out as invalid. The replica
