@@ -82,11 +82,51 @@ export function checkSimBlock(block: SimBlock): string | null {
   return null;
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Structural check of a value that claims to be a block (it came from the network). */
+export function isSimBlock(value: unknown): value is SimBlock {
+  if (typeof value !== 'object' || value === null) return false;
+  const b = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(b.height) || (b.height as number) < 1) return false;
+  if (typeof b.parent !== 'string' || !HEX64.test(b.parent)) return false;
+  if (!Number.isSafeInteger(b.view) || (b.view as number) < 0) return false;
+  if (!Number.isSafeInteger(b.proposer) || (b.proposer as number) < 0) return false;
+  if (typeof b.timeMs !== 'number' || !Number.isFinite(b.timeMs)) return false;
+  if (!Array.isArray(b.entries) || b.entries.length > simBlockEntriesMax) return false;
+  return b.entries.every((e: unknown) => {
+    if (typeof e !== 'object' || e === null) return false;
+    const x = e as Record<string, unknown>;
+    return (
+      typeof x.clientId === 'string' &&
+      typeof x.requestId === 'string' &&
+      typeof x.payload === 'string' &&
+      x.payload.length <= simPayloadBytesMax &&
+      (x.outcome === 'accepted' || x.outcome === 'refused')
+    );
+  });
+}
+
+/** Entries a structurally sound simulated block may carry (far above any limits a seed picks). */
+export const simBlockEntriesMax = 1000;
+
 /**
- * The Application the core sees. Stateless: every method is a pure function of its input, so
- * one instance serves every replica of a run and its speculative-state duty is trivially met.
+ * The Application the core sees. Its block functions are pure, so every replica of a run can
+ * share them and the speculative-state duty is trivially met. The one piece of state is the
+ * replica's own index of committed requests (its durable ledger), which answers duplicates of
+ * requests older than the core's own memory, as the node's transaction index does.
  */
 export class SimApplication implements Application<SimBlock, SimRequest> {
+  constructor(private readonly committedIndex?: (key: RequestKey) => Height | null) {}
+
+  findCommitted(key: RequestKey): Height | null {
+    return this.committedIndex?.(key) ?? null;
+  }
+
+  isBlock(value: unknown): boolean {
+    return isSimBlock(value);
+  }
+
   digest(block: SimBlock): BlockHash {
     return blockDigest(block);
   }

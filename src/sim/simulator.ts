@@ -160,6 +160,10 @@ interface Host {
   readonly ledger: CertifiedBlock<SimBlock>[];
   /** Keys of requests in delivered blocks. */
   readonly deliveredKeys: Set<string>;
+  /** The height at which each delivered request was executed (the node's transaction index). */
+  readonly committedAt: Map<string, Height>;
+  /** This replica's application: shared pure block functions plus its own committed index. */
+  readonly app: SimApplication;
   /** When set, the replica crashes after performing this many more actions. */
   crashAfterActions: number | undefined;
   readonly adversary: Adversary | undefined;
@@ -267,6 +271,7 @@ class Simulation {
           ? { faults: options.replicaFaults }
           : {}),
       };
+      const committedAt = new Map<string, Height>();
       const host: Host = {
         id,
         honest: byz === undefined,
@@ -276,6 +281,8 @@ class Simulation {
         records: [],
         ledger: [],
         deliveredKeys: new Set(),
+        committedAt,
+        app: new SimApplication((key) => committedAt.get(requestKeyString(key)) ?? null),
         crashAfterActions: undefined,
         adversary:
           byz === undefined
@@ -321,8 +328,8 @@ class Simulation {
       last === undefined
         ? { height: 0 as Height, hash: simGenesisHash }
         : { height: host.ledger.length as Height, hash: blockDigest(last.block) };
-    if (host.records.length === 0 && last === undefined) return new Replica(host.config, this.app);
-    return new Replica(host.config, this.app, { records: host.records.slice(), executed });
+    if (host.records.length === 0 && last === undefined) return new Replica(host.config, host.app);
+    return new Replica(host.config, host.app, { records: host.records.slice(), executed });
   }
 
   run(): SeedResult {
@@ -803,6 +810,7 @@ class Simulation {
       const key = requestKeyString(entry);
       if (host.deliveredKeys.has(key)) continue;
       host.deliveredKeys.add(key);
+      host.committedAt.set(key, height as Height);
       const client = this.clientFor(entry.requestId, entry.clientId);
       if (host.honest && client?.valid === true && client.request.payload === entry.payload) {
         client.honestDeliveries++;
