@@ -3,7 +3,6 @@
  * and registers itself on the program; this file only assembles them.
  */
 import { Command } from 'commander';
-import { registerStatusOfBuild } from './commands/about.ts';
 import { registerConfigServer } from './commands/config-server.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
@@ -17,7 +16,6 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  registerStatusOfBuild(program);
   registerInit(program);
   registerNode(program);
   registerConfigServer(program);

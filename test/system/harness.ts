@@ -328,7 +328,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<TestNe
 }
 
 /** A base port in 20000-40000 whose every port (APIs, peers, config servers) is free right now. */
-async function pickBasePort(n: number): Promise<number> {
+export async function pickBasePort(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 18_000);
     const ports = [

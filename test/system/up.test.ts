@@ -13,6 +13,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { paths } from '../../src/node/layout.ts';
 import { openSqliteStore } from '../../src/storage/sqlite.ts';
+import { pickBasePort } from './harness.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -81,9 +82,9 @@ describe('configchain up --demo-only', () => {
 
   it('prints the demo, exits 0, and every validator holds the same chain', async () => {
     let run: Run | undefined;
-    // A random base port may collide with something else on the machine: retry on another.
+    // A free base port can still be taken by a parallel test before up binds it: retry on another.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const basePort = 20000 + Math.floor(Math.random() * 20000);
+      const basePort = await pickBasePort(4);
       run = await runUp(dir, basePort);
       if (run.code === 0 || !/EADDRINUSE|cannot listen/.test(run.output)) break;
       rmSync(dir, { recursive: true, force: true });
