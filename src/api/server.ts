@@ -8,7 +8,12 @@
  * JSON API, whose errors come from the catalogue in src/api/errors.ts.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import {
   apiBlocksPageMax,
   chainResponseBlocksMax,
@@ -69,7 +74,7 @@ export async function buildApiServer(
     // Transactions are signed: unknown fields must reach the ledger's check untouched.
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     // Two log lines per request would cost more than the hot path itself; errors are still logged.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Long enough for any target name, percent-encoded, so the schema (not the router) says what is wrong.
     routerOptions: { maxParamLength: 4 * targetNameLengthMax },
     return503OnClosing: true,
