@@ -112,6 +112,12 @@ export const speculativeStatesMax = 4 * watermarkWindow;
 export const pendingValidationsMax = 20_000;
 /** How often the node feeds the replica a tick. */
 export const replicaTickMs = 10;
+/**
+ * The batch wait a validator node gives its replica. Under load the node's own admission batching
+ * groups requests into blocks, so the replica need not wait long for more: a short wait makes an
+ * idle network propose a new request at once.
+ */
+export const nodeBatchWaitMs = 1;
 
 // Simulator (src/sim): the budget of one simulated run and of a batch
 /** Events the simulator's agenda holds at once; beyond it a simulated message is dropped and counted. */
@@ -159,6 +165,10 @@ assert(
 assert(
   configSourceFetchTimeoutMs < validateHashTimeoutMs,
   'a config-server check must end before the validation deadline',
+);
+assert(
+  nodeBatchWaitMs >= 1 && nodeBatchWaitMs <= batchWaitMsMax,
+  'the node batch wait is at least 1 ms (so requests stepped together share a block) and within the limit',
 );
 assert(
   replicaTickMs <= batchWaitMsMax * 4,

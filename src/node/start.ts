@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { buildApiServer } from '../api/server.ts';
 import { Replica } from '../consensus/replica.ts';
 import type { ReplicaConfig } from '../consensus/types.ts';
-import { replicaTickMs } from '../constants.ts';
+import { nodeBatchWaitMs, replicaTickMs } from '../constants.ts';
 import { loadPrivateKey, sign } from '../crypto/ed25519.ts';
 import type { ValidatorId } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
@@ -153,7 +153,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       genesisHash: blockHash(genesisBlock(genesis).header),
       signer: { sign: (domain, payload) => sign(domain, payload, key.privateKey) },
       verifier,
-      limits: { heartbeatIntervalMs: genesis.policy.heartbeatIntervalMs },
+      limits: { heartbeatIntervalMs: genesis.policy.heartbeatIntervalMs, batchWaitMs: nodeBatchWaitMs },
     };
     const records = fromStored(store.loadConsensusRecords());
     const replica = new Replica<NodeBlock, Transaction>(config, app, {
