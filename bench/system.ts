@@ -300,6 +300,8 @@ export async function run(args: string[]): Promise<void> {
 
     // 4. Committed attests per second with concurrent clients over all four validators.
     const heightBefore = (await new ApiClient(urls[0] as string).status()).height;
+    const validatorPids = validators.map((c) => c.process.pid);
+    const cpuBefore = cpuMsOf(validatorPids);
     const attests = await loadInChild({
       urls,
       concurrency: clients,
@@ -312,6 +314,7 @@ export async function run(args: string[]): Promise<void> {
     const added = Object.entries(attests.answers)
       .filter(([k]) => k.startsWith('200 Success: Hash is valid. New block'))
       .reduce((n, [, c]) => n + c, 0);
+    const cpuAfter = cpuMsOf(validatorPids);
     const status = await new ApiClient(urls[0] as string).status();
     const heights = await Promise.all(urls.map((u) => new ApiClient(u).status().then((s) => s.height)));
 
@@ -334,6 +337,13 @@ export async function run(args: string[]): Promise<void> {
       '  committed attests per second',
       `${Math.round((added * 1000) / attests.elapsedMs)}/s   (target >= 2000; ${added} added in ${(attests.elapsedMs / 1000).toFixed(1)} s, ${status.height - heightBefore} blocks)`,
     );
+    if (cpuBefore !== null && cpuAfter !== null && added > 0) {
+      const cpuMs = cpuAfter - cpuBefore;
+      line(
+        '  validator CPU (all four) during the attest phase',
+        `${((100 * cpuMs) / attests.elapsedMs).toFixed(0)}% of one core, ${(cpuMs / added).toFixed(2)} ms per committed attest`,
+      );
+    }
     line('  validator heights after the run', heights.join(' '));
     if (profile) {
       await group.stopAll();
@@ -343,6 +353,29 @@ export async function run(args: string[]): Promise<void> {
     await group.stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * CPU time (user + system, all threads) the given processes have used so far, in ms, from
+ * /proc/<pid>/stat (Linux; its clock ticks are USER_HZ = 100 per second). Null where /proc is
+ * missing, so the benchmark still runs elsewhere without this figure.
+ */
+function cpuMsOf(pids: readonly (number | undefined)[]): number | null {
+  let ticks = 0;
+  for (const pid of pids) {
+    if (pid === undefined) return null;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return null;
+    }
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime
+    // are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return Number.isFinite(ticks) ? ticks * 10 : null;
 }
 
 interface CpuProfile {
