@@ -24,7 +24,7 @@ import { initNetwork } from '../src/cli/commands/init.ts';
 import { type Child, logTail, ProcessGroup } from '../src/cli/up/processes.ts';
 import { ArtifactStore } from '../src/configserver/store.ts';
 import { sha256Hex } from '../src/crypto/hash.ts';
-import { apiUrlOf, configServerUrl, paths } from '../src/node/layout.ts';
+import { apiUrlOf, configServerUrl, findFreeBasePort, paths } from '../src/node/layout.ts';
 
 const thisFile = fileURLToPath(import.meta.url);
 
@@ -192,7 +192,7 @@ export async function run(args: string[]): Promise<void> {
   const versionsPerClient = flag(args, 'versions', Math.ceil(20_000 / clients));
   const profile = args.includes('--profile');
   const dir = mkdtempSync(join(tmpdir(), 'cc-bench-system-'));
-  const basePort = 20000 + Math.floor(Math.random() * 20000);
+  const basePort = await findFreeBasePort(4);
   const group = new ProcessGroup();
   process.once('exit', () => group.killAllNow());
   try {

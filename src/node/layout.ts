@@ -5,6 +5,7 @@
  * files through these functions, so the layout is written down in exactly one place.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ConfigChainError } from '../errors.ts';
 
@@ -38,6 +39,33 @@ export function defaultPorts(basePort: number, validators: number) {
     configServerA: basePort + 101,
     configServerB: basePort + 102,
   };
+}
+
+/**
+ * A base port in [from, from + span) whose every port of the layout above (APIs, peers, both
+ * config servers) is free on 127.0.0.1 right now. For tests and benchmarks that run networks side
+ * by side; another process can still take a port before it is bound, so callers retry on
+ * EADDRINUSE.
+ */
+export async function findFreeBasePort(validators: number, from = 20_000, span = 18_000): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = from + Math.floor(Math.random() * span);
+    const ports = defaultPorts(base, validators);
+    const all = [...ports.api, ...ports.peer, ports.configServerA, ports.configServerB];
+    const free = await Promise.all(all.map(isPortFree));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error(
+    `no base port in ${from}-${from + span} has all its ports free; stop other networks and retry`,
+  );
+}
+
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
 }
 
 /** The default base port, which gives the article's ports 5001-5004 and 6001-6004. */

@@ -8,14 +8,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type InitResult, initNetwork } from '../../src/cli/commands/init.ts';
 import { seedArtifact } from '../../src/configserver/store.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
-import { paths } from '../../src/node/layout.ts';
+import { findFreeBasePort, paths } from '../../src/node/layout.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const mainTs = join(repoRoot, 'src', 'cli', 'main.ts');
@@ -294,7 +293,7 @@ export interface ChainEntry {
 export async function startNetwork(options: NetworkOptions = {}): Promise<TestNetwork> {
   for (let attempt = 0; ; attempt++) {
     const n = options.validators ?? 4;
-    const basePort = await pickBasePort(n);
+    const basePort = await findFreeBasePort(n);
     const dir = mkdtempSync(join(tmpdir(), 'configchain-system-'));
     const init = await initNetwork({
       dir,
@@ -325,30 +324,6 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<TestNe
       throw error;
     }
   }
-}
-
-/** A base port in 20000-40000 whose every port (APIs, peers, config servers) is free right now. */
-export async function pickBasePort(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 18_000);
-    const ports = [
-      ...Array.from({ length: n }, (_, i) => base + 1 + i),
-      ...Array.from({ length: n }, (_, i) => base + 1001 + i),
-      base + 101,
-      base + 102,
-    ];
-    const free = await Promise.all(ports.map(isPortFree));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no free base port found in 20000-40000');
-}
-
-function isPortFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
-  });
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { paths } from '../../src/node/layout.ts';
+import { findFreeBasePort, paths } from '../../src/node/layout.ts';
 import { openSqliteStore } from '../../src/storage/sqlite.ts';
-import { pickBasePort } from './harness.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -84,7 +83,7 @@ describe('configchain up --demo-only', () => {
     let run: Run | undefined;
     // A free base port can still be taken by a parallel test before up binds it: retry on another.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const basePort = await pickBasePort(4);
+      const basePort = await findFreeBasePort(4);
       run = await runUp(dir, basePort);
       if (run.code === 0 || !/EADDRINUSE|cannot listen/.test(run.output)) break;
       rmSync(dir, { recursive: true, force: true });
