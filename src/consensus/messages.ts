@@ -10,25 +10,25 @@
  * signature, and swapping one valid proof for another valid proof of the same summary is harmless.
  */
 import { Domain, type DomainTag } from '../crypto/domains.ts';
-import type { BlockHash, Height, View } from '../encoding/brand.ts';
+import { type BlockHash, type Height, isHash32Hex, type View } from '../encoding/brand.ts';
 import { commitPayload } from './certificate.ts';
 import type { ConsensusMessage, NewView, Verifier, ViewChange } from './types.ts';
 
-export function prePreparePayload(chainId: string, view: View, seq: Height, digest: BlockHash): object {
+function prePreparePayload(chainId: string, view: View, seq: Height, digest: BlockHash): object {
   return { chainId, view, seq, digest };
 }
 
-export function preparePayload(chainId: string, view: View, seq: Height, digest: BlockHash): object {
+function preparePayload(chainId: string, view: View, seq: Height, digest: BlockHash): object {
   return { chainId, view, seq, digest };
 }
 
-export function checkpointPayload(chainId: string, seq: Height, digest: BlockHash): object {
+function checkpointPayload(chainId: string, seq: Height, digest: BlockHash): object {
   return { chainId, seq, digest };
 }
 
 type Unsigned<M> = Omit<M, 'signature'>;
 
-export function viewChangePayload<B>(chainId: string, vc: Unsigned<ViewChange<B>>): object {
+function viewChangePayload<B>(chainId: string, vc: Unsigned<ViewChange<B>>): object {
   return {
     chainId,
     newView: vc.newView,
@@ -42,7 +42,7 @@ export function viewChangePayload<B>(chainId: string, vc: Unsigned<ViewChange<B>
   };
 }
 
-export function newViewPayload<B>(chainId: string, nv: Unsigned<NewView<B>>): object {
+function newViewPayload<B>(chainId: string, nv: Unsigned<NewView<B>>): object {
   return {
     chainId,
     view: nv.view,
@@ -118,7 +118,7 @@ export function describeMessage<B>(message: ConsensusMessage<B>): string {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isHash = (v: unknown): boolean => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const isHash = isHash32Hex;
 const isSig = (v: unknown): boolean => typeof v === 'string' && v.length <= 256;
 
 function voteShape(m: Record<string, unknown>, seqField: 'seq'): boolean {

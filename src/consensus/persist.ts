@@ -1,7 +1,8 @@
 /**
- * Compaction of a replica's persisted records. The driver appends every persist action's records
- * to a durable log; this returns the subset a restart still needs, in their original order, so the
- * driver can rewrite the log after a stable checkpoint instead of letting it grow.
+ * Compaction of a replica's persisted records: the subset a restart still needs, in their original
+ * order. The simulator compacts its per-replica logs with it. The node keeps its log bounded
+ * differently (a range delete below the stable checkpoint, then the newest 'view' record stored
+ * again: src/node/driver.ts); this function states what any compaction must keep.
  *
  * Kept: the last 'view' record (a restarted replica must never return to a lower view), the highest
  * 'stable-checkpoint', the last 'view-change', own checkpoints at or above the stable one, the

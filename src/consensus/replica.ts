@@ -15,7 +15,7 @@ import * as constants from '../constants.ts';
 import { Domain } from '../crypto/domains.ts';
 import type { BlockHash, Height, ValidatorId, View } from '../encoding/brand.ts';
 import { AssertionFailure, assert } from '../errors.ts';
-import { commitPayload, makeCommitCertificate } from './certificate.ts';
+import { commitPayload, faultsTolerated, makeCommitCertificate, quorumSize } from './certificate.ts';
 import { isWellFormedCertifiedBlock, isWellFormedMessage, signedPart, verifyMessage } from './messages.ts';
 import type {
   Action,
@@ -195,6 +195,8 @@ export class Replica<B, R> implements ReplicaState {
   /** Verified messages of a later view, replayed when that view starts. */
   private future: { from: number; message: PrePrepare<B> | Prepare | Commit }[] = [];
   private readonly futureByPeer = new Map<number, number>();
+  /** Highest view among each replica's buffered messages, kept as they arrive so joining a later view needs no rescan of the buffer. */
+  private readonly futureTopView = new Map<number, number>();
   private readonly pending = new Map<string, PendingRequest<R>>();
   /** Pending requests not in any block pre-prepared in the current view, in arrival order. */
   private readonly unproposed = new Map<string, PendingRequest<R>>();
@@ -232,8 +234,8 @@ export class Replica<B, R> implements ReplicaState {
     );
     this.id = config.id;
     this.n = config.n;
-    this.f = Math.floor((config.n - 1) / 3);
-    this.quorum = 2 * this.f + 1;
+    this.f = faultsTolerated(config.n);
+    this.quorum = quorumSize(config.n);
     this.chainId = config.chainId;
     this.faults = config.faults ?? {};
     this.strict = config.faults === undefined;
@@ -1411,13 +1413,15 @@ export class Replica<B, R> implements ReplicaState {
     if (count >= perPeer) return;
     this.futureByPeer.set(from, count + 1);
     this.future.push({ from, message });
+    this.futureTopView.set(
+      message.replica,
+      Math.max(this.futureTopView.get(message.replica) ?? 0, message.view),
+    );
     // f+1 replicas already work in a later view: we missed a view change, so join it.
     if (this.currentStatus === 'normal') {
-      const views = new Map<number, number>();
-      for (const { message: m } of this.future) {
-        if (m.view > this.currentView) views.set(m.replica, Math.max(views.get(m.replica) ?? 0, m.view));
-      }
-      const sorted = [...views.values()].sort((a, b) => b - a);
+      const sorted = [...this.futureTopView.values()]
+        .filter((v) => v > this.currentView)
+        .sort((a, b) => b - a);
       const join = sorted[this.f];
       if (join !== undefined) this.startViewChange(join as View);
     }
@@ -1427,6 +1431,7 @@ export class Replica<B, R> implements ReplicaState {
     const buffered = this.future;
     this.future = [];
     this.futureByPeer.clear();
+    this.futureTopView.clear();
     for (const { from, message } of buffered) {
       if (message.view < this.currentView) continue;
       if (message.view > this.currentView || this.currentStatus !== 'normal') {

@@ -5,6 +5,7 @@
  * replicas restart; only the at most f Byzantine replicas stay faulty). Choosing the plan first
  * makes a failing seed easy to read: the plan is printed with the trace.
  */
+import { faultsTolerated } from '../consensus/certificate.ts';
 import { assert } from '../errors.ts';
 import type { NetworkConditions } from './network.ts';
 import type { Rng } from './rng.ts';
@@ -92,9 +93,8 @@ export interface PlanOptions {
   readonly livenessPhaseMs: number;
 }
 
-export function faultyCount(n: number): number {
-  return Math.floor((n - 1) / 3);
-}
+/** f for n validators: the consensus core's own rule, so the simulator cannot disagree with it. */
+export const faultyCount = faultsTolerated;
 
 /** Draws a fault plan from the seed's generator. */
 export function choosePlan(rng: Rng, options: PlanOptions): FaultPlan {

@@ -677,8 +677,9 @@ class Simulation {
     switch (action.kind) {
       case 'persist':
         for (const record of action.records) host.records.push(record);
-        // Compaction as the node does it; some seeds compact early and often, so restarts are
-        // exercised from compacted logs as well as from full ones.
+        // Compaction by the core's compactRecords (the node prunes by range instead, keeping the
+        // newest view record); some seeds compact early and often, so restarts are exercised from
+        // compacted logs as well as from full ones.
         if (host.records.length > this.compactAt) {
           host.records = compactRecords(host.records);
           assert(host.records.length <= simLimits.recordsPerReplicaMax, 'compaction keeps the log bounded');
