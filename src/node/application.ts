@@ -99,10 +99,6 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     return this.#committed;
   }
 
-  get speculativeCount(): number {
-    return this.#speculative.size;
-  }
-
   idOf(tx: Transaction): TxId {
     let id = this.#ids.get(tx);
     if (id === undefined) {

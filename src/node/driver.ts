@@ -308,7 +308,9 @@ export class ReplicaDriver {
       // disagrees with the quorum: continuing would serve a wrong chain.
       this.#hooks.onFatal(
         new Error(
-          `committed block ${height} does not apply on this node's state: ${(error as Error).message}`,
+          `committed block ${height} does not apply on this node's state: ${(error as Error).message}. ` +
+            'This node disagrees with the quorum and has stopped; move its database (data/chain.sqlite in the ' +
+            "validator's folder) away and restart it to fetch the chain from the other validators",
         ),
       );
       this.stop();

@@ -21,7 +21,6 @@ export interface NodeMetrics {
   readonly validations: Counter<'outcome'>;
   readonly validationLatency: Histogram<'outcome'>;
   readonly blockValidations: Counter<'result'>;
-  readonly signatureChecks: Counter<'result'>;
 }
 
 export function createNodeMetrics(validatorId: number, sources: MetricsSources): NodeMetrics {
@@ -107,12 +106,6 @@ export function createNodeMetrics(validatorId: number, sources: MetricsSources):
     blockValidations: new Counter({
       name: 'configchain_block_validations_total',
       help: 'External validity checks of proposed blocks by result',
-      labelNames: ['result'],
-      registers: [registry],
-    }),
-    signatureChecks: new Counter({
-      name: 'configchain_consensus_signature_checks_total',
-      help: 'Consensus message signature checks by result',
       labelNames: ['result'],
       registers: [registry],
     }),

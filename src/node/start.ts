@@ -97,7 +97,12 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     const tip = store.tip();
     const tipBlock = store.blockByHeight(tip.height);
     if (tipBlock === null)
-      throw new NodeStartError('NODE_START', `the store has no block at its tip ${tip.height}`, { dir, id });
+      throw new NodeStartError(
+        'NODE_START',
+        `the store has no block at its tip ${tip.height}; the database is damaged: ` +
+          `move ${paths.database(dir, id)} away and restart to fetch the chain from the other validators`,
+        { dir, id },
+      );
     const state = LedgerState.fromEntries(store.allStateEntries().map((e) => e.entry));
     if (state.root !== tipBlock.block.header.stateRoot) {
       throw new NodeStartError(
