@@ -44,7 +44,14 @@ import {
   type ValidatorId,
   type View,
 } from '../encoding/brand.ts';
-import { checkTransaction, parseTransaction, quorum, signAsValidator } from '../ledger/index.ts';
+import {
+  checkTransaction,
+  deviceKey,
+  parseTransaction,
+  quorum,
+  signAsValidator,
+  targetKey,
+} from '../ledger/index.ts';
 import type { AttestBody, CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
 import type { Transport } from '../net/transport.ts';
 import type { Store, StoredBlock, TargetHistoryItem } from '../storage/store.ts';
@@ -68,12 +75,16 @@ interface PendingValidation {
   readonly waiters: Set<Waiter<ValidateResult>>;
   /** When the attest was last handed to consensus (wall clock). */
   submittedMs: number;
+  /** Not yet re-checked on a committed block (see onCommitted). */
+  fresh: boolean;
 }
 
 /** A transaction submitted through submitTx, waiting for its commit. */
 interface PendingSubmission {
   readonly tx: Transaction;
   readonly waiters: Set<Waiter<SubmitResult>>;
+  /** Not yet re-checked on a committed block (see onCommitted). */
+  fresh: boolean;
 }
 
 export interface ValidatorNodeOptions {
@@ -337,6 +348,7 @@ export class ValidatorNode implements NodeFacade {
       txId,
       waiters: new Set(),
       submittedMs: Date.now(),
+      fresh: true,
     };
     this.#validations.set(key, entry);
     this.#validationsByTx.set(txId, entry);
@@ -395,7 +407,7 @@ export class ValidatorNode implements NodeFacade {
     let entry = this.#submissions.get(id);
     const first = entry === undefined;
     if (entry === undefined) {
-      entry = { tx, waiters: new Set() };
+      entry = { tx, waiters: new Set(), fresh: true };
       this.#submissions.set(id, entry);
     }
     const pendingEntry = entry;
@@ -450,14 +462,24 @@ export class ValidatorNode implements NodeFacade {
       this.finishValidation(pending, { outcome: 'added', txId: id, height, blockHash: state.hash });
     }
     // What is left may have become impossible (a newer version committed meanwhile), or be
-    // forgotten: nobody has waited for it for a long time.
+    // forgotten: nobody has waited for it for a long time. A transaction's validity depends only
+    // on the one state entry it reads (its target or its device), so an entry already checked on
+    // an earlier block is checked again only when this block changed that entry; an entry created
+    // since the last block (perhaps checked on a state this block has since replaced) always is.
     const committedState = state.state;
+    const changed = new Set<string>(state.changes.map((c) => c.key));
+    const needsCheck = (entry: { tx: Transaction; fresh: boolean }): boolean => {
+      const recheck = entry.fresh || changed.has(stateKeyRead(entry.tx));
+      entry.fresh = false;
+      return recheck;
+    };
     const forgetBeforeMs = Date.now() - 10 * this.#validateTimeoutMs;
     for (const pending of [...this.#validations.values()]) {
       if (pending.waiters.size === 0 && pending.submittedMs < forgetBeforeMs) {
         this.finishValidation(pending, { outcome: 'timeout', reason: 'forgotten' });
         continue;
       }
+      if (!needsCheck(pending)) continue;
       const check = checkTransaction(this.genesis, committedState, pending.tx, {
         signatureChecked: this.#txChecker.isChecked,
       });
@@ -466,6 +488,7 @@ export class ValidatorNode implements NodeFacade {
       }
     }
     for (const [id, submission] of [...this.#submissions]) {
+      if (!needsCheck(submission)) continue;
       const check = checkTransaction(this.genesis, committedState, submission.tx, {
         signatureChecked: this.#txChecker.isChecked,
       });
@@ -635,4 +658,12 @@ function mediaTypeOf(store: Store, txId: TxId): string {
   const stored = store.txById(txId);
   const body = stored?.tx.body;
   return body !== undefined && body.type === 'release' ? body.mediaType : 'application/octet-stream';
+}
+
+/** The one state entry whose value decides whether a transaction is valid (see the ledger's checkTransaction). */
+function stateKeyRead(tx: Transaction): string {
+  const body = tx.body;
+  return body.type === 'attest' || body.type === 'release'
+    ? targetKey(body.target)
+    : deviceKey(body.deviceId);
 }
