@@ -27,7 +27,7 @@ import {
   genesisBlock,
   LedgerState,
   parseGenesis,
-  signAsValidator,
+  signAttest,
   type TargetEntry,
   type Transaction,
   txId,
@@ -207,19 +207,7 @@ export class MemoryFacade implements NodeFacade {
     if (current !== undefined && offer.version <= current.version) {
       return { outcome: 'rejected', reason: `version ${offer.version} is not newer than ${current.version}` };
     }
-    const tx = signAsValidator(
-      {
-        type: 'attest',
-        chainId: this.genesis.chainId,
-        target,
-        version: offer.version,
-        sha256,
-        size: offer.size,
-        submitter: this.id,
-      },
-      this.id,
-      this.key,
-    );
+    const tx = signAttest(this.genesis.chainId, this.id, this.key, target, sha256, offer);
     const result = this.commit(tx);
     if (result.status !== 'committed') return { outcome: 'rejected', reason: 'the attest was refused' };
     return { outcome: 'added', txId: result.txId, height: result.height, blockHash: result.blockHash };

@@ -42,6 +42,7 @@ export {
   signAsAdmin,
   signAsDevice,
   signAsValidator,
+  signAttest,
   signRelease,
   type TxCheckOptions,
   type TxCheckResult,

@@ -188,6 +188,13 @@ const size = (v: unknown) => schema.integer(v, 'tx.body.size', 0, Number.MAX_SAF
 const deviceId = (v: unknown) =>
   schema.string(v, 'tx.body.deviceId', 1, deviceIdLengthMax, NAME_PATTERN, NAME_TEXT) as DeviceId;
 
+const artifact = (b: JsonObject) => ({
+  target: target(b.target),
+  version: version(b.version),
+  sha256: hash32(b.sha256),
+  size: size(b.size),
+});
+
 function parseRelease(value: unknown): ReleaseBody {
   const b = schema.object(
     value,
@@ -198,10 +205,7 @@ function parseRelease(value: unknown): ReleaseBody {
   const body: ReleaseBody = {
     type: 'release',
     ...common(b),
-    target: target(b.target),
-    version: version(b.version),
-    sha256: hash32(b.sha256),
-    size: size(b.size),
+    ...artifact(b),
     mediaType: schema.string(
       b.mediaType,
       'tx.body.mediaType',
@@ -235,10 +239,7 @@ function parseAttest(value: unknown): AttestBody {
   return {
     type: 'attest',
     ...common(b),
-    target: target(b.target),
-    version: version(b.version),
-    sha256: hash32(b.sha256),
-    size: size(b.size),
+    ...artifact(b),
     submitter: schema.integer(b.submitter, 'tx.body.submitter', 0, validatorsMax - 1) as ValidatorId,
   };
 }
@@ -362,12 +363,7 @@ function applyRelease(
   height: Height,
   verifySignatures: boolean,
 ): StateChange {
-  if (body.size > genesis.policy.artifactBytesMax) {
-    reject(
-      'too-large',
-      `the artifact is ${body.size} bytes, more than policy.artifactBytesMax (${genesis.policy.artifactBytesMax})`,
-    );
-  }
+  requireArtifactSize(genesis, body.size);
   if (body.content !== undefined) {
     const content = fromBase64(body.content);
     if (content.byteLength > genesis.policy.inlineContentBytesMax) {
@@ -402,20 +398,7 @@ function applyRelease(
       `the release has valid approvals from ${approvers.size} distinct admin(s), it needs ${genesis.releaseThreshold}; collect more approvals`,
     );
   }
-  const current = state.target(body.target);
-  requireNewer(current, body.target, body.version);
-  const entry: TargetEntry = {
-    kind: 'target',
-    target: body.target,
-    source: 'release',
-    version: body.version,
-    sha256: body.sha256,
-    size: body.size,
-    mediaType: body.mediaType,
-    height,
-    txId: id,
-  };
-  return { key: targetKey(body.target), entry };
+  return targetChange(state, body, id, height);
 }
 
 function applyAttest(
@@ -433,27 +416,8 @@ function applyAttest(
   }
   requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
   if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
-  if (body.size > genesis.policy.artifactBytesMax) {
-    reject(
-      'too-large',
-      `the artifact is ${body.size} bytes, more than policy.artifactBytesMax (${genesis.policy.artifactBytesMax})`,
-    );
-  }
-  const current = state.target(body.target);
-  requireNewer(current, body.target, body.version);
-  const entry: TargetEntry = {
-    kind: 'target',
-    target: body.target,
-    source: 'attest',
-    version: body.version,
-    sha256: body.sha256,
-    size: body.size,
-    // An attestation names no media type: keep the target's, or fall back to opaque bytes.
-    mediaType: current?.mediaType ?? 'application/octet-stream',
-    height,
-    txId: id,
-  };
-  return { key: targetKey(body.target), entry };
+  requireArtifactSize(genesis, body.size);
+  return targetChange(state, body, id, height);
 }
 
 function applyEnroll(
@@ -521,6 +485,39 @@ function applyReport(
     lastReport: { version: body.version, sha256: body.sha256, status: body.status, height },
   };
   return { key: deviceKey(body.deviceId), entry };
+}
+
+function requireArtifactSize(genesis: Genesis, size: number): void {
+  if (size > genesis.policy.artifactBytesMax) {
+    reject(
+      'too-large',
+      `the artifact is ${size} bytes, more than policy.artifactBytesMax (${genesis.policy.artifactBytesMax})`,
+    );
+  }
+}
+
+/** The new entry of a release's or attest's target, refused unless its version is newer. */
+function targetChange(
+  state: LedgerState,
+  body: ReleaseBody | AttestBody,
+  id: TxId,
+  height: Height,
+): StateChange {
+  const current = state.target(body.target);
+  requireNewer(current, body.target, body.version);
+  const entry: TargetEntry = {
+    kind: 'target',
+    target: body.target,
+    source: body.type,
+    version: body.version,
+    sha256: body.sha256,
+    size: body.size,
+    // An attestation names no media type: keep the target's, or fall back to opaque bytes.
+    mediaType: body.type === 'release' ? body.mediaType : (current?.mediaType ?? 'application/octet-stream'),
+    height,
+    txId: id,
+  };
+  return { key: targetKey(body.target), entry };
 }
 
 function requireNewer(current: TargetEntry | undefined, name: string, version: number): void {
@@ -625,14 +622,39 @@ export function signAsAdmin(
   adminId: string,
   key: KeyObject,
 ): Transaction {
-  return { body, signatures: [{ signer: adminId, signature: sign(Domain.transaction, body, key) }] };
+  return signedBy(body, adminId, key);
 }
 
 export function signAsValidator(body: AttestBody, id: ValidatorId, key: KeyObject): Transaction {
   assert(body.submitter === id, 'an attestation is signed by its submitter');
-  return { body, signatures: [{ signer: String(id), signature: sign(Domain.transaction, body, key) }] };
+  return signedBy(body, String(id), key);
 }
 
 export function signAsDevice(body: DeviceReportBody, key: KeyObject): Transaction {
-  return { body, signatures: [{ signer: body.deviceId, signature: sign(Domain.transaction, body, key) }] };
+  return signedBy(body, body.deviceId, key);
+}
+
+function signedBy(body: TxBody, signer: string, key: KeyObject): Transaction {
+  return { body, signatures: [{ signer, signature: sign(Domain.transaction, body, key) }] };
+}
+
+/** The attest a validator signs for a hash its config source offers as (version, size). */
+export function signAttest(
+  chainId: string,
+  submitter: ValidatorId,
+  key: KeyObject,
+  target: TargetName,
+  sha256: Hash32Hex,
+  offer: { readonly version: number; readonly size: number },
+): Transaction {
+  const body: AttestBody = {
+    type: 'attest',
+    chainId,
+    target,
+    version: offer.version,
+    sha256,
+    size: offer.size,
+    submitter,
+  };
+  return signAsValidator(body, submitter, key);
 }

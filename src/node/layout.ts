@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ConfigChainError } from '../errors.ts';
+import { type Genesis, parseGenesis } from '../ledger/index.ts';
 
 export interface NetworkValidator {
   readonly id: number;
@@ -94,6 +95,24 @@ export const paths = {
   deviceKey: (dir: string, deviceId: string) => join(dir, 'devices', deviceId, 'device.key'),
   deviceFile: (dir: string, deviceId: string) => join(dir, 'devices', deviceId, 'device.json'),
 } as const;
+
+/** Reads and checks genesis.json; a missing or broken file is an operating error that says to run init. */
+export function loadGenesisFile(dir: string): Genesis {
+  const file = paths.genesis(dir);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigChainError(
+      'NODE_START',
+      `cannot read ${file} (${(error as Error).message}); run configchain init`,
+      {
+        file,
+      },
+    );
+  }
+  return parseGenesis(json);
+}
 
 /** Reads and checks network.json; a missing or broken file is an operating error that says to run init. */
 export function loadNetworkFile(dir: string): NetworkFile {

@@ -5,7 +5,6 @@
  * replica from its consensus log; start the peer transport, the replica driver with its ticks, and
  * the HTTP API. stop() undoes it in reverse order.
  */
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApiServer } from '../api/server.ts';
@@ -15,7 +14,7 @@ import { nodeBatchWaitMs, replicaTickMs } from '../constants.ts';
 import { loadPrivateKey, sign } from '../crypto/ed25519.ts';
 import type { ValidatorId } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
-import { blockHash, genesisBlock, LedgerState, parseGenesis } from '../ledger/index.ts';
+import { blockHash, genesisBlock, LedgerState } from '../ledger/index.ts';
 import type { Genesis, Transaction } from '../ledger/types.ts';
 import { loadCertAndKey, readPem } from '../net/pki.ts';
 import { TlsTransport } from '../net/tls-transport.ts';
@@ -25,7 +24,7 @@ import type { Store } from '../storage/store.ts';
 import { LedgerApp, type NodeBlock } from './application.ts';
 import { ConfigSourceClient } from './config-source.ts';
 import { ReplicaDriver } from './driver.ts';
-import { loadNetworkFile, paths } from './layout.ts';
+import { loadGenesisFile, loadNetworkFile, paths } from './layout.ts';
 import { createNodeMetrics } from './metrics.ts';
 import { fromStored } from './records.ts';
 import { ValidatorNode } from './validator.ts';
@@ -68,7 +67,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     );
   }
   const id = options.id as ValidatorId;
-  const genesis = readGenesis(dir);
+  const genesis = loadGenesisFile(dir);
   const key = loadPrivateKey(paths.validatorKey(dir, id));
   if (key.publicKeyHex !== genesis.validators[id]?.publicKey) {
     throw new NodeStartError(
@@ -251,21 +250,4 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   } finally {
     if (closeStore) store.close();
   }
-}
-
-function readGenesis(dir: string): Genesis {
-  const file = paths.genesis(dir);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ConfigChainError(
-      'NODE_START',
-      `cannot read ${file} (${(error as Error).message}); run configchain init`,
-      {
-        file,
-      },
-    );
-  }
-  return parseGenesis(json);
 }

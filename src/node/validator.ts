@@ -49,10 +49,10 @@ import {
   deviceKey,
   parseTransaction,
   quorum,
-  signAsValidator,
+  signAttest,
   targetKey,
 } from '../ledger/index.ts';
-import type { AttestBody, CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
+import type { CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
 import type { Transport } from '../net/transport.ts';
 import type { Store, StoredBlock, TargetHistoryItem } from '../storage/store.ts';
 import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
@@ -329,16 +329,7 @@ export class ValidatorNode implements NodeFacade {
       };
     }
 
-    const body: AttestBody = {
-      type: 'attest',
-      chainId: this.genesis.chainId,
-      target,
-      version: offer.version,
-      sha256,
-      size: offer.size,
-      submitter: this.id,
-    };
-    const tx = signAsValidator(body, this.id, this.#key);
+    const tx = signAttest(this.genesis.chainId, this.id, this.#key, target, sha256, offer);
     const txId = this.#app.idOf(tx);
     this.#txChecker.markOwn(txId);
     const entry: PendingValidation = {

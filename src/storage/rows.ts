@@ -10,8 +10,7 @@ import { sha256Hex } from '../crypto/hash.ts';
 import type { BlockHash } from '../encoding/brand.ts';
 import { asHeight } from '../encoding/brand.ts';
 import { canonicalString } from '../encoding/canonical.ts';
-import { assert } from '../errors.ts';
-import { blockHash } from '../ledger/index.ts';
+import { stateKeyOf } from '../ledger/index.ts';
 import type {
   Block,
   BlockHeader,
@@ -97,7 +96,6 @@ export function prepareAppend(genesis: Genesis, tip: Tip | null, input: AppendIn
   // blockHash is SHA-256 of the canonical header: hash the one string the row stores.
   const headerText = canonicalString(header);
   const hash = sha256Hex(headerText) as string as BlockHash;
-  assert(hash === blockHash(header), 'a block hash is the SHA-256 of its canonical header');
   if (header.height === 0) {
     if (certificate !== null) {
       throw new StorageError('BAD_APPEND', 'block 0 (genesis) has no commit certificate; pass null');
@@ -184,8 +182,7 @@ export function txColumns(tx: Transaction): { target: string | null; deviceId: s
 }
 
 export function stateRow(change: StateChange, height: number): StateRow {
-  const expected =
-    change.entry.kind === 'target' ? `target/${change.entry.target}` : `device/${change.entry.deviceId}`;
+  const expected = stateKeyOf(change.entry);
   if (change.key !== expected) {
     throw new StorageError(
       'BAD_APPEND',

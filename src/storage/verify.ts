@@ -9,18 +9,17 @@
 
 import { verifyCommitCertificate } from '../consensus/certificate.ts';
 import { publicKeyFromHex } from '../crypto/ed25519.ts';
-import { canonicalHash } from '../crypto/hash.ts';
+import { canonicalHash, sha256Hex } from '../crypto/hash.ts';
 import type { BlockHash } from '../encoding/brand.ts';
 import { asHeight } from '../encoding/brand.ts';
-import { canonicalString } from '../encoding/canonical.ts';
+import { canonicalBytes, canonicalString } from '../encoding/canonical.ts';
 import {
   applyBlock,
   blockHash,
   genesisBlock,
   LedgerError,
   LedgerState,
-  txId as txIdOf,
-  txRoot,
+  txRootOfLeafData,
 } from '../ledger/index.ts';
 import type {
   Block,
@@ -70,14 +69,14 @@ export function verifyRawChain(chain: RawChain, options: VerifyOptions = {}): Ve
     const lastWrite = new Map<string, number>();
 
     for (let height = 0; height <= tipHeight; height++) {
-      const block = readBlock(chain, height, parentHash);
+      const { block, hash } = readBlock(chain, height, parentHash);
       if (height === 0) {
-        if (blockHash(block.header) !== blockHash(expectedGenesis.header)) {
+        if (hash !== blockHash(expectedGenesis.header)) {
           throw new Bad(0, 'block 0 is not the genesis block of the stored genesis document');
         }
         state = genesisState(block, state);
       } else {
-        const certificate = readCertificate(chain, height, block.header);
+        const certificate = readCertificate(chain, height, hash);
         if (checkSignatures) {
           const check = verifyCommitCertificate(certificate, {
             chainId: genesis.chainId,
@@ -97,7 +96,7 @@ export function verifyRawChain(chain: RawChain, options: VerifyOptions = {}): Ve
         }
       }
       parent = block.header;
-      parentHash = blockHash(block.header);
+      parentHash = hash;
     }
     compareState(chain, state, lastWrite, tipHeight);
     return { ok: true, height: asHeight(tipHeight) };
@@ -112,7 +111,11 @@ function assertDefined(parent: BlockHeader | null, height: number): asserts pare
 }
 
 /** Reads one block and checks everything that needs no state: hash, link, tx ids, tx root. */
-function readBlock(chain: RawChain, height: number, parentHash: BlockHash): Block {
+function readBlock(
+  chain: RawChain,
+  height: number,
+  parentHash: BlockHash,
+): { block: Block; hash: BlockHash } {
   let row: BlockRow | null;
   let txRows: TxRow[];
   try {
@@ -145,21 +148,22 @@ function readBlock(chain: RawChain, height: number, parentHash: BlockHash): Bloc
       `block ${height} should hold ${row.txCount} transactions, ${txRows.length} are stored`,
     );
   }
-  const txs = txRows.map((txRow, index) => readTx(txRow, height, index));
-  const root = safe(height, () => txRoot(txs), 'transactions');
+  const read = txRows.map((txRow, index) => readTx(txRow, height, index));
+  const root = safe(height, () => txRootOfLeafData(read.map((r) => r.bytes)), 'transactions');
   if (root !== header.txRoot) {
     throw new Bad(
       height,
       `block ${height}'s transactions hash to root ${root}, the header says ${header.txRoot}`,
     );
   }
-  return { header, txs };
+  return { block: { header, txs: read.map((r) => r.tx) }, hash };
 }
 
-function readTx(row: TxRow, height: number, index: number): Transaction {
+function readTx(row: TxRow, height: number, index: number): { tx: Transaction; bytes: Uint8Array } {
   if (row.index !== index) throw new Bad(height, `block ${height} is missing transaction ${index}`);
   const tx = parseOrBad<Transaction>(row.body, height, `transaction ${index} of block ${height}`);
-  const id = safe(height, () => txIdOf(tx), `transaction ${index}`);
+  const bytes = safe(height, () => canonicalBytes(tx), `transaction ${index}`);
+  const id = sha256Hex(bytes);
   if (id !== row.txId) {
     throw new Bad(
       height,
@@ -173,10 +177,10 @@ function readTx(row: TxRow, height: number, index: number): Transaction {
       `transaction ${index} of block ${height}: its query columns disagree with its body`,
     );
   }
-  return tx;
+  return { tx, bytes };
 }
 
-function readCertificate(chain: RawChain, height: number, header: BlockHeader): CommitCertificate {
+function readCertificate(chain: RawChain, height: number, hash: BlockHash): CommitCertificate {
   let text: string | null;
   try {
     text = chain.certificateRow(height);
@@ -185,7 +189,6 @@ function readCertificate(chain: RawChain, height: number, header: BlockHeader): 
   }
   if (text === null) throw new Bad(height, `block ${height} has no stored commit certificate`);
   const certificate = parseOrBad<CommitCertificate>(text, height, `certificate of block ${height}`);
-  const hash = blockHash(header);
   if (
     typeof certificate !== 'object' ||
     certificate === null ||

@@ -3,15 +3,13 @@
  * (its port comes from network.json, its upload admins and size limit from genesis.json) until
  * SIGINT/SIGTERM. Logs go to DIR/config-servers/<id>/server.log.
  */
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { buildConfigServer } from '../../configserver/server.ts';
 import { ArtifactStore } from '../../configserver/store.ts';
 import { ConfigChainError } from '../../errors.ts';
-import { parseGenesis } from '../../ledger/index.ts';
-import { loadNetworkFile, paths } from '../../node/layout.ts';
+import { loadGenesisFile, loadNetworkFile, paths } from '../../node/layout.ts';
 
 export interface ConfigServerRunOptions {
   readonly dir: string;
@@ -36,7 +34,7 @@ export async function runConfigServer(options: ConfigServerRunOptions): Promise<
       `network.json in ${dir} has no config server "${options.id}"; use one of ${network.configServers.map((s) => s.id).join(', ')}`,
     );
   }
-  const genesis = parseGenesis(JSON.parse(readFileSync(paths.genesis(dir), 'utf8')));
+  const genesis = loadGenesisFile(dir);
   const serverDir = paths.configServerDir(dir, options.id);
   const logger = pino(
     { name: `config-server-${options.id}`, level: 'info' },
@@ -91,7 +89,8 @@ export function registerConfigServer(program: Command): void {
         });
       } catch (err) {
         console.error(`config-server: ${(err as Error).message}`);
-        process.exit(1);
+        process.exitCode = 1;
+        return;
       }
       console.log(`config server ${opts.id} listening on ${server.url}`);
       let stopping = false;
