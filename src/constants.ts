@@ -80,6 +80,8 @@ export const targetHistoryPageMax = 1000;
 export const txWaitMsMax = 30_000;
 /** An upload's signed timestamp may differ from the config server's clock by at most this. */
 export const uploadTokenSkewMsMax = 5 * 60_000;
+/** How far a device request's signed timestamp may be from a validator's clock. */
+export const deviceRequestSkewMsMax = 5 * 60_000;
 /** Versions per GET /v1/targets/:target/versions answer of a config server. */
 export const artifactVersionsPageMax = 50_000;
 /** Artifacts one config server indexes (versions over all targets). */
