@@ -65,6 +65,7 @@ const HeaderSchema = Type.Object({
   height: HeightSchema,
   prevHash: Type.String(),
   timestampMs: Type.Number(),
+  txCount: Type.Integer(),
   txRoot: Type.String(),
   stateRoot: Type.String(),
   validatorSetHash: Type.String(),

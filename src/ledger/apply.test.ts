@@ -97,6 +97,7 @@ describe('genesisBlock', () => {
     assert.equal(g0.header.timestampMs, genesis.genesisTimeMs);
     assert.equal(g0.header.stateRoot, EMPTY_STATE_ROOT);
     assert.equal(g0.header.txRoot, sha256Hex(''));
+    assert.equal(g0.header.txCount, 0);
     assert.equal(g0.header.view, 0);
     assert.equal(g0.header.proposer, 0);
     assert.deepEqual(g0.txs, []);
@@ -133,6 +134,7 @@ describe('applyBlock', () => {
     const block: Block = { header: { ...g0.header, height: 1 } as BlockHeader, txs };
     const forged = withHeader(block, {
       prevHash: blockHash(g0.header),
+      txCount: txs.length,
       txRoot: txRoot(txs),
       timestampMs: g0.header.timestampMs,
     });
@@ -151,7 +153,10 @@ describe('applyBlock', () => {
   it('refuses a transaction repeated in one block', () => {
     const tx = release('a', 1);
     const built = build([tx]);
-    const doubled: Block = { header: { ...built.block.header, txRoot: txRoot([tx, tx]) }, txs: [tx, tx] };
+    const doubled: Block = {
+      header: { ...built.block.header, txCount: 2, txRoot: txRoot([tx, tx]) },
+      txs: [tx, tx],
+    };
     expectBlockError(
       () => applyBlock(genesis, g0.header, LedgerState.empty(), doubled),
       'TX_INVALID',
@@ -185,6 +190,12 @@ describe('applyBlock', () => {
       [{ txRoot: sha256Hex('x') }, 'tx-root'],
       [{ stateRoot: sha256Hex('x') }, 'state-root'],
       [{ proposer: 4 }, 'header'],
+      // The count is part of what a transaction proof pins, so it must be exactly the block's.
+      [{ txCount: 0 }, 'header'],
+      [{ txCount: 2 }, 'header'],
+      [{ txCount: -1 }, 'header'],
+      [{ txCount: 1.5 }, 'header'],
+      [{ txCount: '1' }, 'header'],
       [{ view: -1 }, 'header'],
       [{ stateRoot: 'ABC' }, 'header'],
     ];

@@ -62,6 +62,7 @@ export function parseBlockHeader(json: unknown): BlockHeader {
     'height',
     'prevHash',
     'timestampMs',
+    'txCount',
     'txRoot',
     'stateRoot',
     'validatorSetHash',
@@ -75,6 +76,7 @@ export function parseBlockHeader(json: unknown): BlockHeader {
     height: headerSchema.integer(h.height, 'header.height', 0, Number.MAX_SAFE_INTEGER) as Height,
     prevHash: hash('prevHash') as string as BlockHash,
     timestampMs: headerSchema.integer(h.timestampMs, 'header.timestampMs', 0, Number.MAX_SAFE_INTEGER),
+    txCount: headerSchema.integer(h.txCount, 'header.txCount', 0, blockTxsMax),
     txRoot: hash('txRoot'),
     stateRoot: hash('stateRoot'),
     validatorSetHash: hash('validatorSetHash'),
@@ -117,6 +119,13 @@ export function applyBlock(
     blockError(
       'block-limits',
       `the block has ${block.txs.length} transactions, the limit is ${blockTxsMax}`,
+      height,
+    );
+  }
+  if (header.txCount !== block.txs.length) {
+    blockError(
+      'header',
+      `header.txCount is ${header.txCount} but the block carries ${block.txs.length} transactions`,
       height,
     );
   }
@@ -294,6 +303,7 @@ export function buildBlock(
     height,
     prevHash: blockHash(parent),
     timestampMs: Math.max(params.timestampMs, parent.timestampMs),
+    txCount: included.length,
     txRoot: txRootOfLeafData(leaves),
     stateRoot: next.root,
     validatorSetHash: validatorSetHash(genesis.validators),

@@ -62,6 +62,38 @@ export function verifyTxInclusion(
   }
 }
 
+/** Where a transaction sits in its block: what GET /v1/tx/:id/proof carries besides the header. */
+export interface TxPosition {
+  readonly index: number;
+  /** The block's transaction count; equal to header.txCount of a valid block. */
+  readonly txCount: number;
+  /** The RFC 9162 audit path, leaf side first. */
+  readonly inclusion: readonly Hash32Hex[];
+}
+
+/** The inclusion proof of block.txs[index]. Throws RangeError when there is no such transaction. */
+export function txProofFor(block: Block, index: number): TxPosition {
+  const inclusion = txInclusionProof(block.txs, index);
+  return { index, txCount: block.txs.length, inclusion };
+}
+
+/**
+ * Does `inclusion` show that `tx` is transaction number `index` of the block with this header?
+ * The tree size comes from header.txCount, so a proof made for a different position or a
+ * different block size fails. It trusts the header as given: the caller checks the header's
+ * certificate. Never throws on malformed input.
+ */
+export function verifyTxProofAgainstHeader(
+  header: BlockHeader,
+  tx: Transaction,
+  index: number,
+  inclusion: readonly string[],
+): boolean {
+  if (!Number.isSafeInteger(header.txCount) || !Number.isSafeInteger(index)) return false;
+  if (index < 0 || index >= header.txCount) return false;
+  return verifyTxInclusion(tx, index, header.txCount, inclusion, header.txRoot);
+}
+
 /**
  * Block 0: no transactions, the empty state, and prevHash = the genesis document's hash, so the
  * chain is anchored to the exact genesis file every participant pins.
@@ -72,6 +104,7 @@ export function genesisBlock(genesis: Genesis): Block {
     height: 0 as Height,
     prevHash: genesisHash(genesis) as string as BlockHash,
     timestampMs: genesis.genesisTimeMs,
+    txCount: 0,
     txRoot: txRoot([]),
     stateRoot: EMPTY_STATE_ROOT,
     validatorSetHash: validatorSetHash(genesis.validators),

@@ -16,11 +16,14 @@ export {
 export {
   blockHash,
   genesisBlock,
+  type TxPosition,
   txInclusionProof,
   txLeafHashes,
+  txProofFor,
   txRoot,
   txRootOfLeafData,
   verifyTxInclusion,
+  verifyTxProofAgainstHeader,
 } from './block.ts';
 export { LedgerError, type LedgerErrorCode, type LedgerErrorData, type LedgerRule } from './errors.ts';
 export { faultTolerance, genesisHash, parseGenesis, quorum, validatorSetHash } from './genesis.ts';

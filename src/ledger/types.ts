@@ -70,6 +70,11 @@ export interface BlockHeader {
   /** Hash of the previous header; for height 0, the canonical hash of the genesis document. */
   readonly prevHash: BlockHash;
   readonly timestampMs: number;
+  /**
+   * How many transactions the block holds. An RFC 9162 inclusion proof is only meaningful with
+   * the tree size, so a proof checked against this header pins both the position and the count.
+   */
+  readonly txCount: number;
   /** RFC 9162 root over the block's transactions (leaf data = canonical transaction bytes). */
   readonly txRoot: Hash32Hex;
   /** Root of the state after applying this block. */

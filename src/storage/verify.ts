@@ -142,6 +142,12 @@ function readBlock(
   if (header.timestampMs !== row.timestampMs) {
     throw new Bad(height, `block ${height}'s timestamp column disagrees with its header`);
   }
+  if (header.txCount !== row.txCount) {
+    throw new Bad(
+      height,
+      `block ${height}'s header says ${header.txCount} transactions, its row says ${row.txCount}`,
+    );
+  }
   if (txRows.length !== row.txCount) {
     throw new Bad(
       height,

@@ -120,6 +120,7 @@ describe('peer port security', { timeout: 120_000 }, () => {
       height: seq,
       prevHash: tip.hash as BlockHash,
       timestampMs: Date.now(),
+      txCount: 1,
       txRoot: randomBytes(32).toString('hex') as Hash32Hex,
       stateRoot: randomBytes(32).toString('hex') as Hash32Hex,
       validatorSetHash: randomBytes(32).toString('hex') as Hash32Hex,
