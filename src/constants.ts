@@ -78,6 +78,16 @@ export const chainResponseTxsMax = 20_000;
 export const targetHistoryPageMax = 1000;
 /** How long POST /v1/tx may be asked to wait for a commit. */
 export const txWaitMsMax = 30_000;
+
+// Dashboard (web/, served at /ui by src/api/ui.ts)
+/** Largest file of the built dashboard a validator serves; the whole build is well under 1 MiB. */
+export const uiFileBytesMax = 8 * 1024 * 1024;
+/** Blocks the dashboard reads back from the tip when it looks for targets or a configuration hash. */
+export const uiScanBlocksMax = 2000;
+/** Points kept per series of the dashboard's blocks/s and tx/s chart (5 s buckets: 10 minutes). */
+export const uiChartBucketsMax = 120;
+/** Blocks the dashboard keeps from the live event stream. */
+export const uiLiveBlocksMax = 200;
 /** An upload's signed timestamp may differ from the config server's clock by at most this. */
 export const uploadTokenSkewMsMax = 5 * 60_000;
 /** How far a device request's signed timestamp may be from a validator's clock. */

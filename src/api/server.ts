@@ -38,6 +38,7 @@ import {
   type RouteQuery,
   routes,
 } from './routes.ts';
+import { registerUi } from './ui.ts';
 
 /** The article's answers, byte for byte (its Python client compares them). */
 export const CompatText = {
@@ -143,6 +144,7 @@ export async function buildApiServer(
   app.get('/docs', { schema: { hide: true } }, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').send(DOCS_HTML),
   );
+  registerUi(app);
   return app;
 }
 
