@@ -1,0 +1,274 @@
+/**
+ * Attacks of issue 5 on what the validators accept and store, on a real 4-validator network made
+ * without --demo (so no unauthenticated compatibility calls):
+ *   7. forged releases (fewer admins than the threshold, unknown keys, an impersonated admin, one
+ *      admin counted twice) are rejected by every validator and never committed;
+ *   8. unenrolled and revoked devices cannot report, and a replayed report (same seq) is rejected;
+ *   9. a byte flipped in one validator's database file: that node refuses to start, while the other
+ *      three commit and serve.
+ * The tests share one network and run in order; attack 9 goes last because it leaves a node down.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { Domain } from '../../src/crypto/domains.ts';
+import { sign } from '../../src/crypto/ed25519.ts';
+import { sha256Hex } from '../../src/crypto/hash.ts';
+import type { TargetName } from '../../src/encoding/brand.ts';
+import { signAsDevice, signRelease } from '../../src/ledger/index.ts';
+import type { DeviceReportBody, Transaction } from '../../src/ledger/types.ts';
+import { paths } from '../../src/node/layout.ts';
+import { startNetwork, type TestNetwork } from '../system/harness.ts';
+import {
+  adminKeys,
+  allTransactions,
+  enroll,
+  newDevice,
+  publish,
+  releaseBody,
+  revoke,
+  submitTx,
+  type TestDevice,
+  upload,
+} from './system.ts';
+
+const TARGET = 'attacks-ledger';
+const content = (version: number) => Buffer.from(`ledger attack target, version ${version}\n`, 'utf8');
+
+function reportTx(
+  net: TestNetwork,
+  device: TestDevice,
+  seq: number,
+  version: number,
+  detail = '',
+): Transaction {
+  const body: DeviceReportBody = {
+    type: 'device-report',
+    chainId: net.init.genesis.chainId,
+    deviceId: device.id,
+    seq,
+    target: TARGET as TargetName,
+    version,
+    sha256: sha256Hex(content(version)),
+    status: 'applied',
+    detail,
+  };
+  return signAsDevice(body, device.key);
+}
+
+describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () => {
+  let net: TestNetwork;
+  before(async () => {
+    net = await startNetwork({ demo: false, heartbeatIntervalMs: 60_000 });
+    await publish(net, TARGET, 1, content(1));
+  });
+  after(async () => {
+    await net?.stop();
+  });
+
+  it('attack 7: forged releases are rejected by every validator and never committed', async () => {
+    const [admin1, admin2] = adminKeys(net);
+    assert.ok(admin1 !== undefined && admin2 !== undefined);
+    assert.equal(net.init.genesis.releaseThreshold, 2);
+    // Version 2 is on both config servers, so only the signatures are wrong.
+    await upload(net, TARGET, 2, content(2));
+    const body = releaseBody(net, TARGET, 2, content(2));
+    const stranger = { id: 'admin-2', privateKey: generateKeyPairSync('ed25519').privateKey };
+    const intruder = { id: 'intruder', privateKey: generateKeyPairSync('ed25519').privateKey };
+    const forgeries: { name: string; tx: Transaction; reason: RegExp }[] = [
+      { name: 'one admin of two', tx: signRelease(body, [admin1]), reason: /from 1 distinct admin/ },
+      {
+        name: 'an admin and a key no genesis names',
+        tx: signRelease(body, [admin1, intruder]),
+        reason: /from 1 distinct admin/,
+      },
+      {
+        name: 'an admin and an impersonation of admin-2 with another key',
+        tx: signRelease(body, [admin1, stranger]),
+        reason: /admin admin-2 does not verify/,
+      },
+      {
+        name: 'one admin counted twice',
+        tx: signRelease(body, [admin1, admin1]),
+        reason: /from 1 distinct admin/,
+      },
+      {
+        name: "two admins' signatures over another body",
+        tx: {
+          body,
+          signatures: [admin1, admin2].map((k) => ({
+            signer: k.id,
+            signature: sign(Domain.releaseApproval, { ...body, version: 3 }, k.privateKey),
+          })),
+        },
+        reason: /does not verify/,
+      },
+      {
+        name: 'two admins signing in the transaction domain instead of the approval domain',
+        tx: {
+          body,
+          signatures: [admin1, admin2].map((k) => ({
+            signer: k.id,
+            signature: sign(Domain.transaction, body, k.privateKey),
+          })),
+        },
+        reason: /does not verify/,
+      },
+    ];
+    const refusedIds = new Set<string>();
+    for (const forgery of forgeries) {
+      for (let v = 0; v < net.n; v++) {
+        const answer = await submitTx(net, v, forgery.tx, 2000);
+        assert.equal(
+          answer.httpStatus,
+          422,
+          `validator ${v} on "${forgery.name}": ${JSON.stringify(answer)}`,
+        );
+        assert.equal(answer.status, 'rejected');
+        assert.match(answer.reason ?? '', forgery.reason, `validator ${v} on "${forgery.name}"`);
+        refusedIds.add(answer.txId);
+      }
+    }
+    // An honest release of the same version commits afterwards, so blocks were cut after every
+    // forgery was submitted: had a validator kept one pending, it would have had its chance.
+    const height = await publish(net, TARGET, 2, content(2), 1);
+    await net.waitHeight([0, 1, 2, 3], height);
+    for (let v = 0; v < net.n; v++) {
+      const txs = await allTransactions(net, v);
+      const releases = txs.filter((t) => t.body.type === 'release' && t.body.target === TARGET);
+      assert.deepEqual(
+        releases.map((t) => (t.body as { version: number }).version),
+        [1, 2],
+        `validator ${v} holds exactly the two honest releases`,
+      );
+      for (const release of releases) {
+        assert.equal(new Set(release.signatures.map((s) => s.signer)).size, 2);
+        assert.ok(!release.signatures.some((s) => s.signer === 'intruder'));
+      }
+    }
+    assert.ok(refusedIds.size >= forgeries.length - 1, 'the forgeries were distinct transactions');
+  });
+
+  it('attack 8: unenrolled and revoked devices cannot report, and a replayed report is rejected', async () => {
+    const honest = newDevice('attacks-honest');
+    const stolen = newDevice('attacks-stolen');
+    const unknown = newDevice('attacks-unknown');
+    await enroll(net, honest, TARGET);
+    await enroll(net, stolen, TARGET);
+    await revoke(net, stolen);
+
+    const unenrolled = await submitTx(net, 0, reportTx(net, unknown, 1, 2));
+    assert.equal(unenrolled.status, 'rejected', JSON.stringify(unenrolled));
+    assert.match(unenrolled.reason ?? '', /not enrolled/);
+    const revoked = await submitTx(net, 1, reportTx(net, stolen, 1, 2));
+    assert.equal(revoked.status, 'rejected', JSON.stringify(revoked));
+    assert.match(revoked.reason ?? '', /revoked/);
+    // A report signed by another key in the honest device's name.
+    const impostor = { ...unknown, id: honest.id };
+    const forged = await submitTx(net, 2, reportTx(net, impostor, 1, 2));
+    assert.equal(forged.status, 'rejected', JSON.stringify(forged));
+    assert.match(forged.reason ?? '', /does not verify/);
+
+    const first = reportTx(net, honest, 1, 2);
+    const accepted = await submitTx(net, 0, first);
+    assert.equal(accepted.status, 'committed', JSON.stringify(accepted));
+    // Sending the very same report again changes nothing: it is answered with its one commit.
+    const again = await submitTx(net, 1, first);
+    assert.equal(again.status, 'committed');
+    assert.equal(again.height, accepted.height);
+    // A new report with a used sequence number is a replay, on every validator.
+    for (let v = 0; v < net.n; v++) {
+      const replay = await submitTx(net, v, reportTx(net, honest, 1, 2, `replay at ${v}`));
+      assert.equal(replay.status, 'rejected', `validator ${v}: ${JSON.stringify(replay)}`);
+      assert.match(replay.reason ?? '', /not above its last accepted seq 1/);
+    }
+    const next = await submitTx(net, 2, reportTx(net, honest, 2, 2));
+    assert.equal(next.status, 'committed', 'the next sequence number is accepted');
+    await net.waitHeight([0, 1, 2, 3], next.height ?? 0);
+
+    for (let v = 0; v < net.n; v++) {
+      const reports = (await allTransactions(net, v)).filter((t) => t.body.type === 'device-report');
+      assert.deepEqual(
+        reports.map((t) => [(t.body as DeviceReportBody).deviceId, (t.body as DeviceReportBody).seq]),
+        [
+          [honest.id, 1],
+          [honest.id, 2],
+        ],
+        `validator ${v} holds only the honest device's two reports`,
+      );
+    }
+  });
+
+  it('attack 9: a byte flipped in one validator database: it refuses to start, the other three carry on', async () => {
+    const status = await net.status(0);
+    const victim = (status.primary + 1) % net.n;
+    const others = [0, 1, 2, 3].filter((v) => v !== victim);
+    await net.kill9(victim);
+
+    const file = paths.database(net.dir, victim);
+    const flipped = flipByteOfFirstRelease(file);
+    assert.match(flipped.was, /[0-9a-f]/);
+
+    net.startValidator(victim);
+    const code = await net.waitExit(victim, 60_000);
+    assert.equal(code, 1, `the tampered node exits non-zero:\n${net.output(victim)}`);
+    assert.match(net.output(victim), new RegExp(`corrupt from height ${flipped.height}`));
+    const served = await fetch(`${net.apiUrl(victim)}/health`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.status)
+      .catch(() => 'refused');
+    assert.equal(served, 'refused', 'the tampered node serves nothing');
+
+    // The other three commit a new release and agree on the chain.
+    const height = await publish(net, TARGET, 3, content(3), others[0]);
+    await net.waitHeight(others, height);
+    const chain = await net.waitSameChains(others);
+    assert.ok(chain.length > height);
+    for (const v of others) {
+      const response = await fetch(`${net.apiUrl(v)}/v1/targets/${TARGET}`);
+      assert.equal(response.status, 200);
+      const entry = (await response.json()) as { version: number; sha256: string };
+      assert.deepEqual([entry.version, entry.sha256], [3, sha256Hex(content(3))]);
+    }
+  });
+});
+
+/**
+ * Flips one hex digit of the sha256 inside the first release's stored transaction, in the raw
+ * database file (not through SQL): the bytes are found in the pages that belong to the txs table.
+ * The write-ahead log is folded into the file first, so the file holds every committed row.
+ */
+function flipByteOfFirstRelease(file: string): { height: number; was: string } {
+  const db = new Database(file);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const row = db
+    .prepare("SELECT height, body FROM txs WHERE type = 'release' ORDER BY height, idx LIMIT 1")
+    .get() as { height: number; body: string };
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const pages = (
+    db.prepare("SELECT pageno FROM dbstat WHERE name = 'txs' ORDER BY pageno").all() as { pageno: number }[]
+  ).map((p) => p.pageno);
+  db.close();
+  const sha = (JSON.parse(row.body) as { body: { sha256: string } }).body.sha256;
+  const needle = Buffer.from(row.body, 'utf8');
+  const shaAt = row.body.indexOf(sha);
+  assert.ok(shaAt >= 0);
+  const fd = openSync(file, 'r+');
+  try {
+    for (const pageno of pages) {
+      const page = Buffer.alloc(pageSize);
+      readSync(fd, page, 0, pageSize, (pageno - 1) * pageSize);
+      const at = page.indexOf(needle);
+      if (at < 0) continue;
+      const offset = (pageno - 1) * pageSize + at + shaAt;
+      const was = String.fromCharCode(page[at + shaAt] ?? 0);
+      const now = was === '0' ? '1' : '0';
+      writeSync(fd, Buffer.from(now, 'utf8'), 0, 1, offset);
+      return { height: row.height, was };
+    }
+  } finally {
+    closeSync(fd);
+  }
+  throw new Error(`the first release's transaction was not found whole in a page of ${file}`);
+}

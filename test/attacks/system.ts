@@ -1,0 +1,171 @@
+/**
+ * What the attack tests do to a real network besides attacking it: upload artifacts to the config
+ * servers, sign and submit releases, enroll and revoke devices, and read every validator's chain.
+ * Everything goes through the real HTTP APIs with real keys from the network directory.
+ */
+import assert from 'node:assert/strict';
+import type { KeyObject } from 'node:crypto';
+import { ConfigServerClient } from '../../src/configserver/client.ts';
+import { generateKeyPair, loadPrivateKey } from '../../src/crypto/ed25519.ts';
+import { sha256Hex } from '../../src/crypto/hash.ts';
+import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
+import { type AdminKey, signAsAdmin, signRelease } from '../../src/ledger/index.ts';
+import type { ReleaseBody, Transaction } from '../../src/ledger/types.ts';
+import { paths } from '../../src/node/layout.ts';
+import type { TestNetwork } from '../system/harness.ts';
+
+export interface SubmitAnswer {
+  readonly httpStatus: number;
+  readonly status: 'committed' | 'pending' | 'rejected';
+  readonly txId: string;
+  readonly height?: number;
+  readonly code?: string;
+  readonly reason?: string;
+}
+
+/** POST /v1/tx on one validator, waiting up to waitMs for the commit. */
+export async function submitTx(
+  net: TestNetwork,
+  validator: number,
+  tx: Transaction,
+  waitMs = 10_000,
+  headers: Record<string, string> = {},
+): Promise<SubmitAnswer> {
+  const response = await fetch(`${net.apiUrl(validator)}/v1/tx`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ tx, waitMs }),
+    signal: AbortSignal.timeout(waitMs + 10_000),
+  });
+  const body = (await response.json()) as Omit<SubmitAnswer, 'httpStatus'>;
+  return { httpStatus: response.status, ...body };
+}
+
+/** The genesis admins' keys, from the network directory. */
+export function adminKeys(net: TestNetwork): AdminKey[] {
+  return net.init.genesis.admins.map((a) => ({
+    id: a.id,
+    privateKey: loadPrivateKey(paths.adminKey(net.dir, a.id)).privateKey,
+  }));
+}
+
+/** Uploads one version to the listed config servers, signed by the first admin. */
+export async function upload(
+  net: TestNetwork,
+  target: string,
+  version: number,
+  content: Buffer,
+  servers: readonly ('A' | 'B')[] = ['A', 'B'],
+): Promise<void> {
+  const admin = adminKeys(net)[0];
+  assert.ok(admin !== undefined);
+  for (const id of servers) {
+    await new ConfigServerClient(net.configServerUrl(id)).upload({
+      target,
+      version,
+      content,
+      mediaType: 'text/plain',
+      adminId: admin.id,
+      adminKey: admin.privateKey,
+    });
+  }
+}
+
+export function releaseBody(net: TestNetwork, target: string, version: number, content: Buffer): ReleaseBody {
+  return {
+    type: 'release',
+    chainId: net.init.genesis.chainId,
+    target: target as TargetName,
+    version,
+    sha256: sha256Hex(content),
+    size: content.byteLength,
+    mediaType: 'text/plain',
+  };
+}
+
+/**
+ * Uploads a version to A and B and commits its release, signed by as many admins as genesis
+ * asks; resolves the height of the block that holds it.
+ */
+export async function publish(
+  net: TestNetwork,
+  target: string,
+  version: number,
+  content: Buffer,
+  via = 0,
+): Promise<number> {
+  await upload(net, target, version, content);
+  const keys = adminKeys(net).slice(0, net.init.genesis.releaseThreshold);
+  const answer = await submitTx(net, via, signRelease(releaseBody(net, target, version, content), keys));
+  assert.equal(answer.status, 'committed', `release ${target} v${version}: ${JSON.stringify(answer)}`);
+  assert.ok(answer.height !== undefined);
+  return answer.height;
+}
+
+export interface TestDevice {
+  readonly id: DeviceId;
+  readonly key: KeyObject;
+  readonly publicKey: PublicKeyHex;
+}
+
+export function newDevice(id: string): TestDevice {
+  const pair = generateKeyPair();
+  return { id: id as DeviceId, key: pair.privateKey, publicKey: pair.publicKeyHex };
+}
+
+/** Commits a device enroll transaction signed by the first admin. */
+export async function enroll(net: TestNetwork, device: TestDevice, target: string, via = 0): Promise<void> {
+  const admin = adminKeys(net)[0];
+  assert.ok(admin !== undefined);
+  const tx = signAsAdmin(
+    {
+      type: 'device-enroll',
+      chainId: net.init.genesis.chainId,
+      deviceId: device.id,
+      publicKey: device.publicKey,
+      group: 'attacks',
+      target: target as TargetName,
+    },
+    admin.id,
+    admin.privateKey,
+  );
+  const answer = await submitTx(net, via, tx);
+  assert.equal(answer.status, 'committed', `enroll ${device.id}: ${JSON.stringify(answer)}`);
+}
+
+export async function revoke(net: TestNetwork, device: TestDevice, via = 0): Promise<void> {
+  const admin = adminKeys(net)[0];
+  assert.ok(admin !== undefined);
+  const tx = signAsAdmin(
+    {
+      type: 'device-revoke',
+      chainId: net.init.genesis.chainId,
+      deviceId: device.id,
+      reason: 'attack suite: a stolen device',
+    },
+    admin.id,
+    admin.privateKey,
+  );
+  const answer = await submitTx(net, via, tx);
+  assert.equal(answer.status, 'committed', `revoke ${device.id}: ${JSON.stringify(answer)}`);
+}
+
+/** Every transaction of a validator's whole chain (through /v1/blocks, page by page). */
+export async function allTransactions(net: TestNetwork, validator: number): Promise<Transaction[]> {
+  const txs: Transaction[] = [];
+  let from = 0;
+  for (;;) {
+    const response = await fetch(`${net.apiUrl(validator)}/v1/blocks?from=${from}&limit=100`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 200, `GET /v1/blocks on ${validator}`);
+    const page = (await response.json()) as {
+      tipHeight: number;
+      blocks: { block: { header: { height: number }; txs: Transaction[] } }[];
+    };
+    for (const record of page.blocks) txs.push(...record.block.txs);
+    const last = page.blocks.at(-1)?.block.header.height;
+    if (last === undefined || last >= page.tipHeight) return txs;
+    from = last + 1;
+  }
+}
