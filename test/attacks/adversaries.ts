@@ -30,7 +30,7 @@ import { Domain } from '../../src/crypto/domains.ts';
 import { sign } from '../../src/crypto/ed25519.ts';
 import { sha256 } from '../../src/crypto/hash.ts';
 import type { TargetProof } from '../../src/device/contract.ts';
-import type { BlockHash, Hash32Hex } from '../../src/encoding/brand.ts';
+import type { BlockHash, Hash32Hex, ValidatorId } from '../../src/encoding/brand.ts';
 import { fromHex, toHex } from '../../src/encoding/bytes.ts';
 import { blockHash } from '../../src/ledger/block.ts';
 import { entryHash } from '../../src/ledger/state.ts';
@@ -291,6 +291,8 @@ export type ProofForgery =
   | 'too-few-signers'
   /** Every signature replaced by one from a key no genesis names (validator ids kept). */
   | 'unknown-key'
+  /** One signature attributed to validator n, which genesis does not have. */
+  | 'unknown-signer'
   /** A quorum counted with one validator's signature twice and another's dropped. */
   | 'duplicate-signer'
   /** One sibling hash of the state proof flipped (or one added, when it has none). */
@@ -308,6 +310,7 @@ export const allProofForgeries: readonly ProofForgery[] = [
   'entry-version',
   'too-few-signers',
   'unknown-key',
+  'unknown-signer',
   'duplicate-signer',
   'state-proof',
   'consistent-forged-entry',
@@ -352,6 +355,18 @@ export function forgeProof(proof: TargetProof, forgery: ProofForgery, validators
       return {
         ...copy,
         certificate: { ...c, signatures: signatures.map((s) => ({ validator: s.validator, signature })) },
+      };
+    }
+    case 'unknown-signer': {
+      const last = signatures.at(-1);
+      if (last === undefined) throw new Error('forgeProof: the certificate has no signatures');
+      const others = signatures.slice(0, -1);
+      return {
+        ...copy,
+        certificate: {
+          ...copy.certificate,
+          signatures: [...others, { validator: validators as ValidatorId, signature: last.signature }],
+        },
       };
     }
     case 'duplicate-signer': {
