@@ -147,6 +147,16 @@ export const simFailuresKeptMax = 20;
 /** Worker threads one `configchain sim` may start. */
 export const simWorkersMax = 64;
 
+// Operator CLI (publish, approve, devices, the device part of `configchain up`)
+/** One request of an operator command to a validator or config server. */
+export const operatorRequestTimeoutMs = 30_000;
+/** How long an operator command waits for its transaction to commit before it says it is pending. */
+export const operatorCommitWaitMs = 60_000;
+/** How often an operator command asks whether a pending transaction has committed. */
+export const operatorTxPollMs = 250;
+/** How long `up` waits for the demo device to report a published version on the ledger. */
+export const demoDeviceReportWaitMs = 60_000;
+
 function assert(condition: boolean, message: string): void {
   if (!condition) throw new Error(`constants: ${message}`);
 }

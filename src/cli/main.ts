@@ -3,9 +3,11 @@
  * and registers itself on the program; this file only assembles them.
  */
 import { Command } from 'commander';
+import { registerApprove } from './commands/approve.ts';
 import { registerConfigServer } from './commands/config-server.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
+import { registerPublish } from './commands/publish.ts';
 import { registerSim } from './commands/sim.ts';
 import { registerUp } from './commands/up.ts';
 
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerConfigServer(program);
   registerUp(program);
   registerSim(program);
+  registerPublish(program);
+  registerApprove(program);
   return program;
 }
 
