@@ -7,7 +7,7 @@
  * removes the directory; an exit hook kills leftovers even when a test throws or times out.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,8 @@ export interface NetworkOptions {
   /** Extra environment for the validator processes. */
   readonly env?: Record<string, string>;
   readonly heartbeatIntervalMs?: number;
+  /** Overrides genesis policy.headerAgeMsMax (before any process starts), for fast freeze tests. */
+  readonly headerAgeMsMax?: number;
   /** Seeds versions 1..N of target "default" (contents "1".."N") on both config servers. */
   readonly versions?: number;
 }
@@ -295,7 +297,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<TestNe
     const n = options.validators ?? 4;
     const basePort = await findFreeBasePort(n);
     const dir = mkdtempSync(join(tmpdir(), 'configchain-system-'));
-    const init = await initNetwork({
+    const made = await initNetwork({
       dir,
       validators: n,
       basePort,
@@ -304,6 +306,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<TestNe
         ? {}
         : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
     });
+    const init = options.headerAgeMsMax === undefined ? made : withHeaderAge(made, options.headerAgeMsMax);
     for (let v = 6; v <= (options.versions ?? 5); v++) {
       for (const id of ['A', 'B'] as const) {
         await seedArtifact(paths.configServerDir(dir, id), 'default', v, Buffer.from(String(v), 'utf8'));
@@ -324,6 +327,13 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<TestNe
       throw error;
     }
   }
+}
+
+/** Rewrites genesis.json with another policy.headerAgeMsMax; nothing has read it yet. */
+function withHeaderAge(init: InitResult, headerAgeMsMax: number): InitResult {
+  const genesis = { ...init.genesis, policy: { ...init.genesis.policy, headerAgeMsMax } };
+  writeFileSync(paths.genesis(init.dir), `${JSON.stringify(genesis, null, 2)}\n`);
+  return { ...init, genesis };
 }
 
 export function sleep(ms: number): Promise<void> {
