@@ -94,6 +94,18 @@ export const uploadTokenSkewMsMax = 5 * 60_000;
 export const deviceRequestSkewMsMax = 5 * 60_000;
 /** Versions per GET /v1/targets/:target/versions answer of a config server. */
 export const artifactVersionsPageMax = 50_000;
+/** Devices per GET /v1/devices page. */
+export const devicesPageMax = 1000;
+/** Device reports listed with a target's history (GET /v1/targets/:target/history). */
+export const targetHistoryReportsMax = 1000;
+/** GET /v1/events streams open at once on one validator; more are refused with 503. */
+export const eventSubscribersMax = 64;
+/** Bytes an event stream may have unsent; a client that falls further behind is dropped. */
+export const eventStreamBufferBytesMax = 1024 * 1024;
+/** GET /v1/events sends the node status this often. */
+export const eventStatusIntervalMs = 1000;
+/** GET /v1/events sends a comment line this often, so proxies keep an idle stream open. */
+export const eventKeepaliveMs = 15_000;
 /** Artifacts one config server indexes (versions over all targets). */
 export const artifactIndexEntriesMax = 1_000_000;
 
@@ -116,6 +128,16 @@ export const configSourceOffersCachedMax = 262_144;
 export const configSourcePageVersions = 1000;
 /** A target's page of newer versions is read again at most this often. */
 export const configSourcePageRefetchMsMin = 250;
+/** Fetch-and-hash verdicts (sha256, size -> match or why not) a node caches. */
+export const artifactVerdictsCachedMax = 16_384;
+/** A validator's whole fetch of one artifact from its config source must finish within this. */
+export const artifactFetchTimeoutMs = 60_000;
+/** Bytes of fetched content a node holds until its release commits (to keep a copy). */
+export const contentPendingBytesMax = 64 * 1024 * 1024;
+/** Content copies waiting to be fetched in the background (releases this node did not fetch). */
+export const contentBackfillQueueMax = 4096;
+/** Device public keys parsed once and kept for request signature checks. */
+export const deviceKeysCachedMax = 4096;
 /** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */
 export const signatureCacheMax = 200_000;
 /** Blocks proposed but not committed whose speculative ledger states a node keeps. */

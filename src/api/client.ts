@@ -5,9 +5,11 @@
  * rejected transaction or 503 from /ready) come back as {status, body}; anything else throws an
  * ApiRequestError carrying the server's error code and message.
  */
+import type { TargetProof, TxProof } from '../device/contract.ts';
 import type { Height, TxId } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
-import type { Transaction } from '../ledger/types.ts';
+import type { DeviceEntry, Transaction } from '../ledger/types.ts';
+import type { BlockEvent, NodeStatus } from './facade.ts';
 import {
   type RouteAnswer,
   type RouteBody,
@@ -28,9 +30,34 @@ export class ApiRequestError extends ConfigChainError<string, { status: number; 
   }
 }
 
+/**
+ * Signs requests as a device (the header of src/device/contract.ts). Kept as an interface so this
+ * client needs no node:crypto and also runs in a browser; deviceSigner() in ./device-signer.ts
+ * makes one from a device key.
+ */
+export interface DeviceSigner {
+  readonly deviceId: string;
+  /** The Authorization header for one request: method, path with query, the exact body bytes. */
+  authorize(method: string, path: string, body: Uint8Array): string | Promise<string>;
+}
+
 export interface ClientOptions {
   /** Per-request timeout; default 10 s. */
   readonly timeoutMs?: number;
+  /** When given, every request is signed as this device. */
+  readonly device?: DeviceSigner;
+}
+
+/** One server-sent event of GET /v1/events. */
+export type NodeEvent =
+  | { readonly event: 'block'; readonly data: BlockEvent }
+  | { readonly event: 'status'; readonly data: NodeStatus };
+
+/** A content copy read from a validator. */
+export interface ContentAnswer {
+  readonly bytes: Uint8Array;
+  readonly mediaType: string;
+  readonly sha256: string;
 }
 
 type Input<N extends RouteName> = (RouteParams<N> extends undefined ? unknown : { params: RouteParams<N> }) &
@@ -45,10 +72,27 @@ export type ValidateAnswer =
 export class ApiClient {
   readonly baseUrl: string;
   private readonly timeoutMs: number;
+  private readonly signer: DeviceSigner | undefined;
 
   constructor(baseUrl: string, options: ClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.signer = options.device;
+  }
+
+  /** Headers for one request: the device signature when the client signs as a device. */
+  private async headersFor(
+    method: string,
+    url: string,
+    body: Uint8Array | undefined,
+  ): Promise<Record<string, string>> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.signer !== undefined) {
+      const path = url.slice(this.baseUrl.length) || '/';
+      headers.authorization = await this.signer.authorize(method, path, body ?? new Uint8Array(0));
+    }
+    return headers;
   }
 
   /** Calls one route by name; the input and the answer are typed by the route's schemas. */
@@ -62,12 +106,12 @@ export class ApiClient {
       const qs = search.toString();
       if (qs !== '') url += `?${qs}`;
     }
+    const bodyBytes = i.body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(i.body));
     const response = await fetch(url, {
       method: def.method,
       signal: AbortSignal.timeout(this.timeoutMs),
-      ...(i.body !== undefined
-        ? { body: JSON.stringify(i.body), headers: { 'content-type': 'application/json' } }
-        : {}),
+      headers: await this.headersFor(def.method, url, bodyBytes),
+      ...(bodyBytes === undefined ? {} : { body: bodyBytes }),
     });
     const text = await response.text();
     const contentType = response.headers.get('content-type') ?? '';
@@ -139,6 +183,7 @@ export class ApiClient {
     return (await this.call('target', { params: { target } })).body;
   }
 
+  /** A target's entries and device reports, newest first. */
   async targetHistory(target: string, limit?: number) {
     return (await this.call('targetHistory', { params: { target }, ...(limit ? { query: { limit } } : {}) }))
       .body;
@@ -168,4 +213,134 @@ export class ApiClient {
   async metrics(): Promise<string> {
     return (await this.call('metrics', {})).body as string;
   }
+
+  /** GET /v1/targets/:target/proof (sign as the device on networks that need it). */
+  async targetProof(target: string): Promise<TargetProof> {
+    return (await this.call('targetProof', { params: { target } })).body as unknown as TargetProof;
+  }
+
+  async txProof(id: TxId | string): Promise<TxProof> {
+    return (await this.call('txProof', { params: { id } })).body as unknown as TxProof;
+  }
+
+  /** One page of the device registry; pass the answer's `next` as `after` for the next page. */
+  async devices(
+    after?: string,
+    limit?: number,
+  ): Promise<{ devices: readonly DeviceEntry[]; next: string | null }> {
+    const query = { ...(after === undefined ? {} : { after }), ...(limit === undefined ? {} : { limit }) };
+    const body = (await this.call('devices', { query })).body;
+    return { devices: body.devices as unknown as DeviceEntry[], next: body.next };
+  }
+
+  async device(id: string): Promise<DeviceEntry> {
+    return (await this.call('device', { params: { id } })).body as unknown as DeviceEntry;
+  }
+
+  /** A validator's copy of released content; undefined when it holds none (404). */
+  async content(sha256: string): Promise<ContentAnswer | undefined> {
+    return this.readContent(routePath(routes.content.url, { sha256 }));
+  }
+
+  /** The content of a target's committed version, from the validator's copy; undefined on 404. */
+  async versionContent(target: string, version: number): Promise<ContentAnswer | undefined> {
+    return this.readContent(routePath(routes.versionContent.url, { target, version }));
+  }
+
+  /** HEAD /v1/content/:sha256: does this validator hold a copy? */
+  async holdsContent(sha256: string): Promise<boolean> {
+    const url = this.baseUrl + routePath(routes.content.url, { sha256 });
+    const response = await fetch(url, {
+      method: 'HEAD',
+      signal: AbortSignal.timeout(this.timeoutMs),
+      headers: await this.headersFor('HEAD', url, undefined),
+    });
+    if (response.status === 200) return true;
+    if (response.status === 404) return false;
+    throw new ApiRequestError(
+      `HTTP_${response.status}`,
+      `HEAD ${url} answered ${response.status}`,
+      response.status,
+      url,
+    );
+  }
+
+  private async readContent(path: string): Promise<ContentAnswer | undefined> {
+    const url = this.baseUrl + path;
+    const response = await fetch(url, {
+      signal: AbortSignal.timeout(this.timeoutMs),
+      headers: await this.headersFor('GET', url, undefined),
+    });
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    if (response.status !== 200) {
+      const text = await response.text();
+      throw new ApiRequestError(
+        `HTTP_${response.status}`,
+        `GET ${url} answered ${response.status}: ${text.slice(0, 300)}`,
+        response.status,
+        url,
+      );
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return {
+      bytes,
+      mediaType: response.headers.get('content-type') ?? 'application/octet-stream',
+      sha256: (response.headers.get('etag') ?? '').replaceAll('"', ''),
+    };
+  }
+
+  /**
+   * GET /v1/events as an async iterator of block and status events, until `signal` aborts or the
+   * server ends the stream. Comments (keepalives) are skipped.
+   */
+  async *events(signal?: AbortSignal): AsyncGenerator<NodeEvent> {
+    const url = this.baseUrl + routes.events.url;
+    const response = await fetch(url, {
+      headers: { ...(await this.headersFor('GET', url, undefined)), accept: 'text/event-stream' },
+      ...(signal === undefined ? {} : { signal }),
+    });
+    if (response.status !== 200 || response.body === null) {
+      const text = await response.text();
+      throw new ApiRequestError(
+        `HTTP_${response.status}`,
+        `GET ${url} answered ${response.status}: ${text.slice(0, 300)}`,
+        response.status,
+        url,
+      );
+    }
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const parsed = parseFrame(frame);
+          if (parsed !== undefined) yield parsed;
+        }
+      }
+    } finally {
+      reader.releaseLock();
+      await response.body.cancel().catch(() => undefined);
+    }
+  }
+}
+
+/** One server-sent event frame; undefined for comments, retry lines and unknown events. */
+function parseFrame(frame: string): NodeEvent | undefined {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of frame.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
+  }
+  if (data.length === 0 || (event !== 'block' && event !== 'status')) return undefined;
+  return { event, data: JSON.parse(data.join('\n')) } as NodeEvent;
 }

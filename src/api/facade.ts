@@ -14,8 +14,26 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { BlockHash, Hash32Hex, Height, TargetName, TxId, ValidatorId, View } from '../encoding/brand.ts';
-import type { Block, CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
+import type { TargetProof, TxProof } from '../device/contract.ts';
+import type {
+  BlockHash,
+  DeviceId,
+  Hash32Hex,
+  Height,
+  TargetName,
+  TxId,
+  ValidatorId,
+  View,
+} from '../encoding/brand.ts';
+import type {
+  Block,
+  CommitCertificate,
+  DeviceEntry,
+  DeviceReportBody,
+  Genesis,
+  TargetEntry,
+  Transaction,
+} from '../ledger/types.ts';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -158,6 +176,57 @@ export interface NodeFacade {
 
   /** Checks the transaction (ledger rules), submits it to consensus and optionally waits. */
   submitTx(tx: Transaction, opts: SubmitOptions): Promise<SubmitResult>;
+
+  /**
+   * The light-client proof of a target at the latest committed block: header, commit certificate,
+   * the target's entry (or null) and its state proof, all of that one block. Undefined while no
+   * block above genesis is committed (genesis has no certificate).
+   */
+  targetProof(target: TargetName): MaybePromise<TargetProof | undefined>;
+  /** The inclusion proof of a committed transaction; undefined when it is not committed here. */
+  txProof(id: TxId): MaybePromise<TxProof | undefined>;
+
+  /** The device's entry in the committed state (a Map lookup, no I/O): enrolled or revoked. */
+  device(id: DeviceId): DeviceEntry | undefined;
+  /** The device registry sorted by id, after `afterId` (a cursor), at most `limit`. */
+  devices(afterId: string | undefined, limit: number): MaybePromise<readonly DeviceEntry[]>;
+  /** Committed device reports about a target, newest first, at most `limit`. */
+  targetReports(target: TargetName, limit: number): MaybePromise<readonly DeviceReportView[]>;
+
+  /** The copy of released content with this hash, if this validator holds one. */
+  content(sha256: Hash32Hex): MaybePromise<ContentCopy | undefined>;
+
+  /** Calls `listener` for every block committed from now on; returns the unsubscribe function. */
+  onBlock(listener: (event: BlockEvent) => void): () => void;
+}
+
+/** One committed device report about a target (GET /v1/targets/:target/history lists them). */
+export interface DeviceReportView {
+  readonly deviceId: DeviceId;
+  readonly seq: number;
+  readonly version: number;
+  readonly sha256: Hash32Hex;
+  readonly status: DeviceReportBody['status'];
+  readonly detail: string;
+  readonly height: Height;
+  readonly txId: TxId;
+}
+
+/** A copy of released content this validator holds. */
+export interface ContentCopy {
+  readonly sha256: Hash32Hex;
+  readonly bytes: Uint8Array;
+  /** From the release that named this content; application/octet-stream when unknown. */
+  readonly mediaType: string;
+}
+
+/** What GET /v1/events sends for every committed block. */
+export interface BlockEvent {
+  readonly height: Height;
+  readonly hash: BlockHash;
+  readonly timestampMs: number;
+  readonly txCount: number;
+  readonly txIds: readonly TxId[];
 }
 
 export interface ApiServerOptions {
@@ -165,4 +234,8 @@ export interface ApiServerOptions {
   readonly logger?: Logger | false;
   /** Overrides httpBodyBytesMax from src/constants.ts (tests only). */
   readonly bodyLimitBytes?: number;
+  /** The clock device request timestamps are checked against; Date.now by default (tests only). */
+  readonly nowMs?: () => number;
+  /** Overrides the live-event intervals (tests only). */
+  readonly events?: { readonly statusIntervalMs?: number; readonly keepaliveMs?: number };
 }

@@ -8,8 +8,11 @@ import type { KeyObject } from 'node:crypto';
 import { Gauge, Registry } from 'prom-client';
 import { targetHistoryPageMax } from '../constants.ts';
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.ts';
+import { sha256Hex } from '../crypto/hash.ts';
+import type { TargetProof, TxProof } from '../device/contract.ts';
 import type {
   BlockHash,
+  DeviceId,
   Hash32Hex,
   Height,
   PublicKeyHex,
@@ -23,6 +26,7 @@ import {
   blockHash,
   buildBlock,
   checkTransaction,
+  type DeviceEntry,
   type Genesis,
   genesisBlock,
   LedgerState,
@@ -30,10 +34,15 @@ import {
   signAttest,
   type TargetEntry,
   type Transaction,
+  targetKey,
   txId,
+  txInclusionProof,
 } from '../ledger/index.ts';
 import type {
+  BlockEvent,
   BlockRecord,
+  ContentCopy,
+  DeviceReportView,
   NodeFacade,
   NodeStatus,
   Readiness,
@@ -106,6 +115,11 @@ export class MemoryFacade implements NodeFacade {
   /** What the simulated validator-facing config server B offers: target -> sha256 -> offer. */
   private readonly offers = new Map<string, Map<string, Offer>>();
   private state = LedgerState.empty();
+  /** The state after each block, by height: a proof pairs a header with its own state. */
+  private readonly states: LedgerState[] = [];
+  private readonly reports: (DeviceReportView & { readonly target: string })[] = [];
+  private readonly copies = new Map<string, ContentCopy>();
+  private readonly blockListeners = new Set<(event: BlockEvent) => void>();
   private clockMs: number;
   private readonly heightGauge: Gauge;
 
@@ -217,6 +231,82 @@ export class MemoryFacade implements NodeFacade {
     return this.commit(tx);
   }
 
+  /** Moves the facade's clock (block timestamps) forward, as time passing would. */
+  advanceClock(ms: number): void {
+    this.clockMs += ms;
+  }
+
+  targetProof(target: TargetName): TargetProof | undefined {
+    const tip = this.lastRecord();
+    const state = this.states[tip.block.header.height];
+    if (tip.certificate === null || state === undefined) return undefined;
+    return {
+      target,
+      header: tip.block.header,
+      certificate: tip.certificate,
+      entry: state.target(target) ?? null,
+      stateProof: state.proof(targetKey(target)),
+    };
+  }
+
+  txProof(id: TxId): TxProof | undefined {
+    const record = this.txs.get(id);
+    if (record === undefined) return undefined;
+    const block = this.records[record.height];
+    assert(
+      block !== undefined && block.certificate !== null,
+      'a committed transaction is in a certified block',
+    );
+    return {
+      txId: id,
+      tx: record.tx,
+      height: record.height,
+      header: block.block.header,
+      certificate: block.certificate,
+      index: record.index,
+      txCount: block.block.txs.length,
+      inclusion: txInclusionProof(block.block.txs, record.index),
+    };
+  }
+
+  device(id: DeviceId): DeviceEntry | undefined {
+    return this.state.device(id);
+  }
+
+  devices(afterId: string | undefined, limit: number): readonly DeviceEntry[] {
+    const all: DeviceEntry[] = [];
+    for (const [, entry] of this.state.entries()) if (entry.kind === 'device') all.push(entry);
+    all.sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    return all.filter((d) => afterId === undefined || d.deviceId > afterId).slice(0, limit);
+  }
+
+  targetReports(target: TargetName, limit: number): readonly DeviceReportView[] {
+    const out: DeviceReportView[] = [];
+    for (let i = this.reports.length - 1; i >= 0 && out.length < limit; i--) {
+      const report = this.reports[i];
+      if (report === undefined || report.target !== target) continue;
+      const { target: _target, ...view } = report;
+      out.push(view);
+    }
+    return out;
+  }
+
+  content(sha256: Hash32Hex): ContentCopy | undefined {
+    return this.copies.get(sha256);
+  }
+
+  /** Keeps a copy of content, as the node does for committed releases. */
+  putContent(bytes: Uint8Array, mediaType = 'application/octet-stream'): Hash32Hex {
+    const sha256 = sha256Hex(bytes);
+    this.copies.set(sha256, { sha256, bytes, mediaType });
+    return sha256;
+  }
+
+  onBlock(listener: (event: BlockEvent) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
   private commit(tx: unknown): SubmitResult {
     const check = checkTransaction(this.genesis, this.state, tx);
     if (!check.ok) {
@@ -265,7 +355,35 @@ export class MemoryFacade implements NodeFacade {
       list.push(change);
       this.history.set(change.target, list);
     }
+    this.states.push(this.state);
+    for (const tx of block.txs) {
+      const body = tx.body;
+      if (body.type === 'release' && body.content !== undefined) {
+        this.putContent(Buffer.from(body.content, 'base64'), body.mediaType);
+      }
+      if (body.type === 'device-report') {
+        this.reports.push({
+          deviceId: body.deviceId,
+          seq: body.seq,
+          target: body.target,
+          version: body.version,
+          sha256: body.sha256,
+          status: body.status,
+          detail: body.detail,
+          height: block.header.height,
+          txId: txId(tx),
+        });
+      }
+    }
     this.heightGauge.set(block.header.height);
+    const event: BlockEvent = {
+      height: block.header.height,
+      hash,
+      timestampMs: block.header.timestampMs,
+      txCount: block.txs.length,
+      txIds: block.txs.map((tx) => txId(tx)),
+    };
+    for (const listener of [...this.blockListeners]) listener(event);
     return record;
   }
 

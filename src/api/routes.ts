@@ -8,7 +8,10 @@ import { type Static, type TSchema, Type } from 'typebox';
 import {
   apiBlocksPageMax,
   chainResponseBlocksMax,
+  deviceIdLengthMax,
+  devicesPageMax,
   targetHistoryPageMax,
+  targetHistoryReportsMax,
   targetNameLengthMax,
   txWaitMsMax,
 } from '../constants.ts';
@@ -25,8 +28,16 @@ export interface RouteDef {
   readonly body?: TSchema;
   /** JSON responses by status code; text routes document their body as a string. */
   readonly responses: Readonly<Record<number, TSchema>>;
-  /** 'text' routes answer text/plain (the article's /validateHash, /metrics). */
-  readonly produces: 'json' | 'text' | 'html';
+  /**
+   * 'text' routes answer text/plain (the article's /validateHash, /metrics); 'bytes' routes answer
+   * stored content with its own media type; 'event-stream' is server-sent events (GET /v1/events).
+   */
+  readonly produces: 'json' | 'text' | 'html' | 'bytes' | 'event-stream';
+  /**
+   * Error statuses the route may answer with the JSON error body (documented in OpenAPI). The typed
+   * client throws ApiRequestError for them, carrying the stable code (e.g. DEVICE_FORBIDDEN).
+   */
+  readonly errors?: readonly number[];
   /**
    * False when the handler checks the body itself, because the article's wire format needs its
    * own exact error texts (POST /validateHash). The schema then only documents the body.
@@ -60,18 +71,23 @@ export const TransactionSchema = Type.Object({
   signatures: Type.Array(Type.Object({ signer: Type.String(), signature: Type.String() })),
 });
 
-const HeaderSchema = Type.Object({
-  chainId: Type.String(),
-  height: HeightSchema,
-  prevHash: Type.String(),
-  timestampMs: Type.Number(),
-  txCount: Type.Integer(),
-  txRoot: Type.String(),
-  stateRoot: Type.String(),
-  validatorSetHash: Type.String(),
-  view: Type.Integer(),
-  proposer: Type.Integer(),
-});
+// Headers and state entries are hashed by whoever checks them, so an answer must carry every
+// field exactly as committed: additionalProperties keeps any field a newer ledger adds.
+const HeaderSchema = Type.Object(
+  {
+    chainId: Type.String(),
+    height: HeightSchema,
+    prevHash: Type.String(),
+    timestampMs: Type.Number(),
+    txCount: Type.Integer(),
+    txRoot: Type.String(),
+    stateRoot: Type.String(),
+    validatorSetHash: Type.String(),
+    view: Type.Integer(),
+    proposer: Type.Integer(),
+  },
+  { additionalProperties: true },
+);
 
 const CertificateSchema = Type.Object({
   height: HeightSchema,
@@ -86,16 +102,79 @@ export const BlockRecordSchema = Type.Object({
   certificate: Type.Union([CertificateSchema, Type.Null()]),
 });
 
-export const TargetEntrySchema = Type.Object({
-  kind: Type.Literal('target'),
-  target: Type.String(),
-  source: Type.Union([Type.Literal('release'), Type.Literal('attest')]),
+export const TargetEntrySchema = Type.Object(
+  {
+    kind: Type.Literal('target'),
+    target: Type.String(),
+    source: Type.Union([Type.Literal('release'), Type.Literal('attest')]),
+    version: Type.Integer(),
+    sha256: Type.String(),
+    size: Type.Integer(),
+    mediaType: Type.String(),
+    height: HeightSchema,
+    txId: Type.String(),
+  },
+  { additionalProperties: true },
+);
+
+export const DeviceEntrySchema = Type.Object(
+  {
+    kind: Type.Literal('device'),
+    deviceId: Type.String(),
+    publicKey: Type.String(),
+    group: Type.String(),
+    target: Type.String(),
+    status: Type.Union([Type.Literal('enrolled'), Type.Literal('revoked')]),
+    enrolledAt: HeightSchema,
+    lastSeq: Type.Integer({ minimum: 0 }),
+    lastReport: Type.Union([
+      Type.Object({
+        version: Type.Integer(),
+        sha256: Type.String(),
+        status: Type.String(),
+        height: HeightSchema,
+      }),
+      Type.Null(),
+    ]),
+  },
+  { additionalProperties: true },
+);
+
+export const DeviceReportSchema = Type.Object({
+  deviceId: Type.String(),
+  seq: Type.Integer(),
   version: Type.Integer(),
   sha256: Type.String(),
-  size: Type.Integer(),
-  mediaType: Type.String(),
+  status: Type.String({ description: 'applied | failed | mismatch' }),
+  detail: Type.String(),
   height: HeightSchema,
   txId: Type.String(),
+});
+
+const SparseProofSchema = Type.Object({
+  siblings: Type.Array(Type.String(), { description: 'sibling hashes from the root down' }),
+  leaf: Type.Union([Type.Object({ path: Type.String(), valueHash: Type.String() }), Type.Null()], {
+    description: 'the leaf found on the path: the entry, another key (absence) or null (empty)',
+  }),
+});
+
+export const TargetProofSchema = Type.Object({
+  target: Type.String(),
+  header: HeaderSchema,
+  certificate: CertificateSchema,
+  entry: Type.Union([TargetEntrySchema, Type.Null()]),
+  stateProof: SparseProofSchema,
+});
+
+export const TxProofSchema = Type.Object({
+  txId: Type.String(),
+  tx: TransactionSchema,
+  height: HeightSchema,
+  header: HeaderSchema,
+  certificate: CertificateSchema,
+  index: Type.Integer({ minimum: 0 }),
+  txCount: Type.Integer({ minimum: 1 }),
+  inclusion: Type.Array(Type.String(), { description: 'RFC 9162 audit path, leaf side first' }),
 });
 
 const PeerSchema = Type.Object({
@@ -170,7 +249,7 @@ export const routes = {
       hash: Type.String({ description: 'hex SHA-256 of the downloaded configuration' }),
       target: Type.Optional(Type.String({ description: 'configuration target; default "default"' })),
     }),
-    responses: { 200: Text, 400: Text, 403: Text, 503: Text },
+    responses: { 200: Text, 400: Text, 401: Text, 403: Text, 503: Text },
     produces: 'text',
     validateBody: false,
   },
@@ -297,8 +376,105 @@ export const routes = {
     tags: ['v1'],
     params: Type.Object({ target: TargetParam }),
     query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: targetHistoryPageMax })) }),
-    responses: { 200: Type.Object({ target: Type.String(), entries: Type.Array(TargetEntrySchema) }) },
+    responses: {
+      200: Type.Object({
+        target: Type.String(),
+        entries: Type.Array(TargetEntrySchema),
+        reports: Type.Array(DeviceReportSchema, {
+          description: `device reports about the target, newest first (at most ${targetHistoryReportsMax})`,
+        }),
+      }),
+    },
     produces: 'json',
+    validateBody: true,
+  },
+  targetProof: {
+    method: 'GET',
+    url: '/v1/targets/:target/proof',
+    summary:
+      "Light-client proof of a target: the latest committed header, its commit certificate, the target's state entry (or null) and its sparse Merkle proof, all of one block. Devices sign the request (401 without a valid signature unless the network allows unauthenticated calls, 403 for an unknown or revoked device or another device's target).",
+    tags: ['v1', 'device'],
+    params: Type.Object({ target: TargetParam }),
+    responses: { 200: TargetProofSchema },
+    errors: [401, 403, 503],
+    produces: 'json',
+    validateBody: true,
+  },
+  txProof: {
+    method: 'GET',
+    url: '/v1/tx/:id/proof',
+    summary:
+      "A committed transaction's RFC 9162 inclusion proof against its block header's txRoot, with the header and its commit certificate.",
+    tags: ['v1', 'device'],
+    params: Type.Object({ id: Hex64 }),
+    responses: { 200: TxProofSchema },
+    errors: [404],
+    produces: 'json',
+    validateBody: true,
+  },
+  devices: {
+    method: 'GET',
+    url: '/v1/devices',
+    summary: `The device registry sorted by id, after the cursor "after", at most "limit" (at most ${devicesPageMax}).`,
+    tags: ['v1', 'fleet'],
+    query: Type.Object({
+      after: Type.Optional(Type.String({ minLength: 1, maxLength: deviceIdLengthMax })),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: devicesPageMax })),
+    }),
+    responses: {
+      200: Type.Object({
+        devices: Type.Array(DeviceEntrySchema),
+        next: Type.Union([Type.String(), Type.Null()], {
+          description: 'the cursor for the next page (pass it as "after"); null on the last page',
+        }),
+      }),
+    },
+    produces: 'json',
+    validateBody: true,
+  },
+  device: {
+    method: 'GET',
+    url: '/v1/devices/:id',
+    summary: "One device's registry entry: enrolled or revoked, its target and its last report.",
+    tags: ['v1', 'fleet'],
+    params: Type.Object({ id: Type.String({ minLength: 1, maxLength: deviceIdLengthMax }) }),
+    responses: { 200: DeviceEntrySchema },
+    errors: [404],
+    produces: 'json',
+    validateBody: true,
+  },
+  content: {
+    method: 'GET',
+    url: '/v1/content/:sha256',
+    summary:
+      "The copy of released content this validator holds (HEAD: does it hold it), with the release's media type and ETag.",
+    tags: ['v1', 'content'],
+    params: Type.Object({ sha256: Hex64 }),
+    responses: { 200: Text },
+    errors: [404],
+    produces: 'bytes',
+    validateBody: true,
+  },
+  versionContent: {
+    method: 'GET',
+    url: '/v1/targets/:target/versions/:version/content',
+    summary: "The content of a target's committed version, from this validator's copy.",
+    tags: ['v1', 'content'],
+    params: Type.Object({ target: TargetParam, version: Type.Integer({ minimum: 1 }) }),
+    responses: { 200: Text },
+    errors: [404],
+    produces: 'bytes',
+    validateBody: true,
+  },
+  events: {
+    method: 'GET',
+    url: '/v1/events',
+    summary:
+      'Server-sent events: "block" {height, hash, timestampMs, txCount, txIds} per committed block, "status" (GET /v1/status) once a second, a comment as keepalive.',
+    tags: ['v1'],
+    responses: { 200: Text },
+    errors: [503],
+    produces: 'event-stream',
     validateBody: true,
   },
   validators: {
@@ -379,7 +555,7 @@ export type RouteAnswer<N extends RouteName> = {
 
 /** Builds a concrete path from a route URL and its params, escaping each value. */
 export function routePath(url: string, params: Readonly<Record<string, unknown>> | undefined): string {
-  return url.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+  return url.replace(/:([A-Za-z][A-Za-z0-9]*)/g, (_, name: string) => {
     const value = params?.[name];
     if (value === undefined) throw new TypeError(`route ${url} needs the parameter "${name}"`);
     return encodeURIComponent(String(value));

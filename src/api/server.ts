@@ -7,29 +7,45 @@
  * wire-compatible with its Python client (plain-text answers with the exact strings), and the v1
  * JSON API, whose errors come from the catalogue in src/api/errors.ts.
  */
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
   LogController,
+  type RequestPayload,
 } from 'fastify';
 import {
   apiBlocksPageMax,
   chainResponseBlocksMax,
   chainResponseTxsMax,
+  devicesPageMax,
   httpBodyBytesMax,
   targetHistoryPageMax,
+  targetHistoryReportsMax,
   targetNameLengthMax,
   validateHashTimeoutMs,
 } from '../constants.ts';
-import type { BlockHash, Hash32Hex, TargetName, TxId } from '../encoding/brand.ts';
+import { sha256Hex } from '../crypto/hash.ts';
+import type { BlockHash, DeviceId, Hash32Hex, TargetName, TxId } from '../encoding/brand.ts';
 import { asHeight } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
+import { DeviceAuthenticator, type DeviceAuthResult, deviceMayRead } from './device-auth.ts';
 import { DOCS_HTML } from './docs-page.ts';
 import { ApiError, ApiErrorCode, errorBody, fromFastifyError } from './errors.ts';
-import type { ApiServerOptions, BlockRecord, NodeFacade, SubmitResult, ValidateResult } from './facade.ts';
+import { EventHub } from './events.ts';
+import type {
+  ApiServerOptions,
+  BlockRecord,
+  ContentCopy,
+  NodeFacade,
+  SubmitResult,
+  ValidateResult,
+} from './facade.ts';
 import {
+  ErrorSchema,
   type RouteAnswer,
   type RouteBody,
   type RouteDef,
@@ -52,18 +68,29 @@ export const defaultTarget = 'default' as TargetName;
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
+/** SHA-256 of the empty body: what a device signs for a request without one. */
+const EMPTY_BODY_SHA256 = sha256Hex(new Uint8Array(0));
+
+/** Where the preParsing hook leaves the hash of the raw body it saw. */
+const bodyHashes = new WeakMap<FastifyRequest, Hash32Hex>();
+
 interface HandlerInput<N extends RouteName> {
   readonly params: RouteParams<N>;
   readonly query: RouteQuery<N>;
   readonly body: RouteBody<N>;
   /** Aborted when the client disconnects before the answer is sent. */
   readonly signal: AbortSignal;
+  /** Checks the request's device signature (see device-auth.ts); computed on demand. */
+  readonly device: () => DeviceAuthResult;
 }
 
 type Handler<N extends RouteName> = (input: HandlerInput<N>) => Promise<RouteAnswer<N>>;
 
+/** Routes whose handlers write the reply themselves: not JSON answers built from the table. */
+type RawRoute = 'validateHash' | 'metrics' | 'content' | 'versionContent' | 'events';
+
 /** Every JSON route's handler; /validateHash is wired separately because it is the hot path. */
-type Handlers = { [N in Exclude<RouteName, 'validateHash' | 'metrics'>]: Handler<N> };
+type Handlers = { [N in Exclude<RouteName, RawRoute>]: Handler<N> };
 
 export async function buildApiServer(
   facade: NodeFacade,
@@ -93,7 +120,21 @@ export async function buildApiServer(
   });
 
   installErrorHandling(app);
+  const auth = new DeviceAuthenticator(
+    facade.genesis,
+    (id) => facade.device(id),
+    options.nowMs ?? (() => Date.now()),
+  );
+  const checkDevice = (req: FastifyRequest): DeviceAuthResult =>
+    auth.check({
+      authorization: req.headers.authorization,
+      method: req.method,
+      path: req.url,
+      bodySha256: bodyHashes.get(req) ?? EMPTY_BODY_SHA256,
+    });
   const handlers = makeHandlers(facade);
+  const events = new EventHub(facade, options.events ?? {});
+  app.addHook('preClose', async () => events.closeAll());
 
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     const schema = routeSchema(def);
@@ -102,9 +143,35 @@ export async function buildApiServer(
         method: def.method,
         url: def.url,
         schema,
+        // A signed request's body hash is part of what the device signed: hash the raw bytes.
+        preParsing: hashSignedBody,
         // The handler checks the body itself, to answer with the article's exact error texts.
         validatorCompiler: () => () => true,
-        handler: (req, reply) => validateHashHandler(facade, req, reply),
+        handler: (req, reply) => validateHashHandler(facade, checkDevice, req, reply),
+      });
+      continue;
+    }
+    if (name === 'content' || name === 'versionContent') {
+      app.route({
+        method: def.method,
+        url: def.url,
+        schema,
+        handler: async (req, reply) => {
+          const copy =
+            name === 'content'
+              ? await facade.content((req.params as { sha256: string }).sha256 as Hash32Hex)
+              : await versionCopy(facade, req.params as { target: string; version: number });
+          return sendCopy(req, reply, copy);
+        },
+      });
+      continue;
+    }
+    if (name === 'events') {
+      app.route({
+        method: def.method,
+        url: def.url,
+        schema,
+        handler: (req, reply) => events.subscribe(req, reply),
       });
       continue;
     }
@@ -134,6 +201,7 @@ export async function buildApiServer(
           query: req.query as never,
           body: req.body as never,
           signal,
+          device: () => checkDevice(req),
         });
         return reply.code(answer.status).send(answer.body);
       },
@@ -152,7 +220,16 @@ function routeSchema(def: RouteDef): Record<string, unknown> {
   const response: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(def.responses)) {
     response[status] =
-      def.produces === 'json' ? schema : { content: { 'text/plain': { schema } }, description: 'text' };
+      def.produces === 'json'
+        ? schema
+        : def.produces === 'bytes'
+          ? { content: { 'application/octet-stream': { schema } }, description: 'the content bytes' }
+          : def.produces === 'event-stream'
+            ? { content: { 'text/event-stream': { schema } }, description: 'server-sent events' }
+            : { content: { 'text/plain': { schema } }, description: 'text' };
+  }
+  for (const status of def.errors ?? []) {
+    response[status] = { ...ErrorSchema, description: 'error; see the code and message' };
   }
   return {
     summary: def.summary,
@@ -195,6 +272,71 @@ function abortOnClientGone(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
+/**
+ * preParsing hook: when the request carries an Authorization header, hashes the raw body bytes
+ * as they stream to the parser, so the device's signed body hash can be compared with what
+ * arrived. Requests without the header pass untouched (the article's hot path pays nothing).
+ */
+function hashSignedBody(
+  req: FastifyRequest,
+  _reply: FastifyReply,
+  payload: RequestPayload,
+  done: (err: Error | null, body?: RequestPayload) => void,
+): void {
+  if (req.headers.authorization === undefined) {
+    done(null, payload);
+    return;
+  }
+  const hash = createHash('sha256');
+  const tee = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      bodyHashes.set(req, hash.digest('hex') as Hash32Hex);
+      callback();
+    },
+  });
+  payload.on('error', (error) => tee.destroy(error));
+  payload.pipe(tee);
+  // Fastify compares the bytes received with Content-Length through this property.
+  Object.defineProperty(tee, 'receivedEncodedLength', {
+    get: () => (payload as { receivedEncodedLength?: number }).receivedEncodedLength,
+  });
+  done(null, tee as unknown as RequestPayload);
+}
+
+/** The copy of a target's committed version: its history entry names the hash and media type. */
+async function versionCopy(
+  facade: NodeFacade,
+  params: { target: string; version: number },
+): Promise<ContentCopy | undefined> {
+  const entries = await facade.targetHistory(params.target as TargetName, targetHistoryPageMax);
+  const entry = entries.find((e) => e.version === params.version);
+  if (entry === undefined) {
+    throw new ApiError(
+      ApiErrorCode.contentNotFound,
+      `target "${params.target}" has no committed version ${params.version} among its newest ${targetHistoryPageMax} entries; GET /v1/targets/${params.target}/history lists them`,
+    );
+  }
+  const copy = await facade.content(entry.sha256);
+  return copy === undefined ? undefined : { ...copy, mediaType: entry.mediaType };
+}
+
+function sendCopy(req: FastifyRequest, reply: FastifyReply, copy: ContentCopy | undefined): FastifyReply {
+  if (copy === undefined) {
+    throw new ApiError(
+      ApiErrorCode.contentNotFound,
+      'this validator holds no copy of that content (larger than policy.contentCopyBytesMax, never released, or not fetched yet); ask another validator or the config server',
+    );
+  }
+  const etag = `"${copy.sha256}"`;
+  reply.header('etag', etag).header('cache-control', 'public, max-age=31536000, immutable');
+  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+  return reply.code(200).type(copy.mediaType).send(Buffer.from(copy.bytes));
+}
+
 // POST /validateHash ----------------------------------------------------------------------------
 
 function sendText(reply: FastifyReply, status: number, text: string): FastifyReply {
@@ -208,16 +350,12 @@ function sendText(reply: FastifyReply, status: number, text: string): FastifyRep
  */
 function validateHashHandler(
   facade: NodeFacade,
+  checkDevice: (req: FastifyRequest) => DeviceAuthResult,
   req: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply | Promise<FastifyReply> {
-  if (!facade.genesis.policy.allowUnauthenticatedCompat) {
-    return sendText(
-      reply,
-      403,
-      "Error: this network does not answer unauthenticated /validateHash calls (genesis policy.allowUnauthenticatedCompat is false). Devices of such a network verify the ledger's answer themselves; for the article's demo flow create a network with configchain init --demo.",
-    );
-  }
+  const auth = checkDevice(req);
+  if (!auth.ok) return sendText(reply, auth.status, `Error: ${auth.message}`);
   let body: unknown = req.body;
   // A body sent as text/plain arrives as a string: read it as JSON, as the article's server did.
   // A JSON body that is itself a string is not an object and is refused below.
@@ -444,11 +582,59 @@ function makeHandlers(facade: NodeFacade): Handlers {
     },
 
     targetHistory: async ({ params, query }) => {
-      const entries = await facade.targetHistory(
-        params.target as TargetName,
-        query.limit ?? targetHistoryPageMax,
-      );
-      return { status: 200, body: { target: params.target, entries: [...entries] } };
+      const target = params.target as TargetName;
+      const entries = await facade.targetHistory(target, query.limit ?? targetHistoryPageMax);
+      const reports = await facade.targetReports(target, targetHistoryReportsMax);
+      return { status: 200, body: { target: params.target, entries: [...entries], reports: [...reports] } };
+    },
+
+    targetProof: async ({ params, device }) => {
+      const auth = device();
+      if (!auth.ok) throw new ApiError(auth.code, auth.message);
+      if (auth.device !== null && !deviceMayRead(auth.device, params.target)) {
+        throw new ApiError(
+          ApiErrorCode.deviceForbidden,
+          `device "${auth.device.deviceId}" follows target "${auth.device.target}" and may not read the proof of "${params.target}"; ask for its own target`,
+        );
+      }
+      const proof = await facade.targetProof(params.target as TargetName);
+      if (proof === undefined) {
+        throw new ApiError(
+          ApiErrorCode.notReady,
+          'no block above genesis is committed on this validator yet, so there is no certified header to prove against; heartbeat blocks bring one within policy.heartbeatIntervalMs: ask again shortly',
+        );
+      }
+      return { status: 200, body: proof as never };
+    },
+
+    txProof: async ({ params }) => {
+      const proof = await facade.txProof(params.id as TxId);
+      if (proof === undefined) {
+        throw new ApiError(
+          ApiErrorCode.txNotFound,
+          `no committed transaction ${params.id} on this node; a submitted transaction has a proof once its block commits`,
+        );
+      }
+      return { status: 200, body: proof as never };
+    },
+
+    devices: async ({ query }) => {
+      const limit = query.limit ?? devicesPageMax;
+      const devices = await facade.devices(query.after, limit);
+      const last = devices[devices.length - 1];
+      const next = devices.length === limit && last !== undefined ? last.deviceId : null;
+      return { status: 200, body: { devices: devices as never, next } };
+    },
+
+    device: async ({ params }) => {
+      const entry = facade.device(params.id as DeviceId);
+      if (entry === undefined) {
+        throw new ApiError(
+          ApiErrorCode.deviceNotFound,
+          `device "${params.id}" is not in this network's registry; an admin enrolls devices (configchain devices enroll)`,
+        );
+      }
+      return { status: 200, body: entry as never };
     },
 
     validators: async () => {

@@ -14,7 +14,10 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type {
+  BlockEvent,
   BlockRecord,
+  ContentCopy,
+  DeviceReportView,
   NodeFacade,
   NodeStatus,
   PeerStatus,
@@ -34,8 +37,10 @@ import {
   storeQueryRowsMax,
   validateHashTimeoutMs,
 } from '../constants.ts';
+import type { TargetProof, TxProof } from '../device/contract.ts';
 import {
   type BlockHash,
+  type DeviceId,
   type Hash32Hex,
   type Height,
   isHash32Hex,
@@ -44,6 +49,7 @@ import {
   type ValidatorId,
   type View,
 } from '../encoding/brand.ts';
+import { assert } from '../errors.ts';
 import {
   checkTransaction,
   deviceKey,
@@ -51,8 +57,9 @@ import {
   quorum,
   signAttest,
   targetKey,
+  txProofFor,
 } from '../ledger/index.ts';
-import type { CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
+import type { CommitCertificate, DeviceEntry, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
 import type { Transport } from '../net/transport.ts';
 import type { Store, StoredBlock, TargetHistoryItem } from '../storage/store.ts';
 import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
@@ -126,6 +133,9 @@ export class ValidatorNode implements NodeFacade {
   /** Per peer, the tail of its messages waiting for signature pre-verification. */
   readonly #peerQueues = new Map<number, Promise<void>>();
   readonly #consensusVerifier: ConsensusVerifier | undefined;
+  readonly #blockListeners = new Set<(event: BlockEvent) => void>();
+  /** Media types of released content by hash, for the content-type of the copies served. */
+  readonly #contentTypes = new Map<string, string>();
 
   constructor(options: ValidatorNodeOptions) {
     this.genesis = options.genesis;
@@ -265,6 +275,82 @@ export class ValidatorNode implements NodeFacade {
       height: item.height,
       txId: item.txId,
     }));
+  }
+
+  // --- Proofs and the fleet ---------------------------------------------------------------------
+
+  /**
+   * Header, certificate and state of one block: the committed BlockState holds the header and the
+   * state together, and the store appended that block (with its certificate) before the state
+   * advanced, all in this synchronous call, so no commit can fall between the reads.
+   */
+  targetProof(target: TargetName): TargetProof | undefined {
+    const committed = this.#app.committed;
+    if (committed.header.height === 0) return undefined;
+    const certificate = this.#store.certificate(committed.header.height);
+    assert(
+      certificate !== null && certificate.blockHash === committed.hash,
+      `the store holds the certificate of the committed block at height ${committed.header.height}`,
+    );
+    return {
+      target,
+      header: committed.header,
+      certificate,
+      entry: committed.state.target(target) ?? null,
+      stateProof: committed.state.proof(targetKey(target)),
+    };
+  }
+
+  txProof(id: TxId): TxProof | undefined {
+    const data = this.#store.txProofData(id);
+    if (data === null) return undefined;
+    assert(data.certificate !== null, `transaction ${id} is in a block with a commit certificate`);
+    const position = txProofFor({ header: data.header, txs: data.txs }, data.index);
+    assert(position.txCount === data.header.txCount, 'the header counts the transactions of its block');
+    const tx = data.txs[data.index];
+    assert(tx !== undefined, 'the stored index points into the block');
+    return {
+      txId: data.txId,
+      tx,
+      height: data.height,
+      header: data.header,
+      certificate: data.certificate,
+      index: position.index,
+      txCount: position.txCount,
+      inclusion: position.inclusion,
+    };
+  }
+
+  device(id: DeviceId): DeviceEntry | undefined {
+    return this.#app.committed.state.device(id);
+  }
+
+  devices(afterId: string | undefined, limit: number): readonly DeviceEntry[] {
+    return this.#store.devices(afterId === undefined ? { limit } : { afterDeviceId: afterId, limit });
+  }
+
+  targetReports(target: TargetName, limit: number): readonly DeviceReportView[] {
+    return this.#store.reportsForTarget(target, { limit }).map((r) => ({
+      deviceId: r.deviceId,
+      seq: r.seq,
+      version: r.version,
+      sha256: r.sha256,
+      status: r.status,
+      detail: r.detail,
+      height: r.height,
+      txId: r.txId,
+    }));
+  }
+
+  content(sha256: Hash32Hex): ContentCopy | undefined {
+    const bytes = this.#store.getContent(sha256);
+    if (bytes === null) return undefined;
+    return { sha256, bytes, mediaType: this.#contentTypes.get(sha256) ?? 'application/octet-stream' };
+  }
+
+  onBlock(listener: (event: BlockEvent) => void): () => void {
+    this.#blockListeners.add(listener);
+    return () => this.#blockListeners.delete(listener);
   }
 
   // --- The article's flow ------------------------------------------------------------------------
@@ -434,6 +520,16 @@ export class ValidatorNode implements NodeFacade {
   onCommitted(state: BlockState, block: NodeBlock, _certificate: CommitCertificate): void {
     this.#metrics.committedBlocks.inc();
     this.#metrics.committedTxs.inc(block.txs.length);
+    if (this.#blockListeners.size > 0) {
+      const event: BlockEvent = {
+        height: state.header.height,
+        hash: state.hash,
+        timestampMs: state.header.timestampMs,
+        txCount: block.txs.length,
+        txIds: block.txs.map((tx) => this.#app.idOf(tx)),
+      };
+      for (const listener of [...this.#blockListeners]) listener(event);
+    }
     if (this.#validations.size === 0 && this.#submissions.size === 0) return;
     const height = state.header.height;
     for (const tx of block.txs) {
@@ -654,7 +750,8 @@ function mediaTypeOf(store: Store, txId: TxId): string {
 /** The one state entry whose value decides whether a transaction is valid (see the ledger's checkTransaction). */
 function stateKeyRead(tx: Transaction): string {
   const body = tx.body;
-  return body.type === 'attest' || body.type === 'release'
-    ? targetKey(body.target)
-    : deviceKey(body.deviceId);
+  if (body.type === 'attest' || body.type === 'release') return targetKey(body.target);
+  if ('deviceId' in body) return deviceKey(body.deviceId);
+  // A heartbeat reads only its submitter's heartbeat entry.
+  return `heartbeat/${String((body as { submitter?: unknown }).submitter)}`;
 }
