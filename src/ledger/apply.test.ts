@@ -428,7 +428,9 @@ describe('properties', () => {
           const mutated =
             entry.kind === 'target'
               ? { ...entry, version: entry.version + 1 }
-              : { ...entry, lastSeq: entry.lastSeq + 1 };
+              : entry.kind === 'device'
+                ? { ...entry, lastSeq: entry.lastSeq + 1 }
+                : { ...entry, height: entry.height + 1 };
           assert.ok(!verifyStateProof(root, key, mutated, proof));
         }
         for (const name of ['never-released', 'nope']) {

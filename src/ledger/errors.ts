@@ -21,6 +21,7 @@ export type LedgerRule =
   | 'device-not-enrolled'
   | 'device-revoked'
   | 'replayed-seq'
+  | 'heartbeat-not-newer'
   | 'duplicate-tx'
   | 'header'
   | 'tx-root'

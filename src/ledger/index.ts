@@ -46,6 +46,7 @@ export {
   signAsDevice,
   signAsValidator,
   signAttest,
+  signHeartbeat,
   signRelease,
   type TxCheckOptions,
   type TxCheckResult,

@@ -4,7 +4,7 @@
  * O(log n) per changed entry and every older state stays usable after a newer one is derived.
  */
 import { canonicalHash } from '../crypto/hash.ts';
-import type { Hash32Hex } from '../encoding/brand.ts';
+import type { Hash32Hex, ValidatorId } from '../encoding/brand.ts';
 import { fromHex } from '../encoding/bytes.ts';
 import { assert } from '../errors.ts';
 import {
@@ -17,6 +17,8 @@ import { LedgerError } from './errors.ts';
 import {
   type DeviceEntry,
   deviceKey,
+  type HeartbeatEntry,
+  heartbeatKey,
   type StateChange,
   type StateEntry,
   type StateKey,
@@ -30,9 +32,16 @@ export type StateProof = SparseProof;
 /** The root of the state with no entries (32 zero bytes in hex). */
 export const EMPTY_STATE_ROOT: Hash32Hex = EMPTY_SPARSE_ROOT;
 
-/** The key an entry is stored under: "target/<name>" or "device/<id>". */
+/** The key an entry is stored under: "target/<name>", "device/<id>" or "heartbeat/<validator>". */
 export function stateKeyOf(entry: StateEntry): StateKey {
-  return entry.kind === 'target' ? targetKey(entry.target) : deviceKey(entry.deviceId);
+  switch (entry.kind) {
+    case 'target':
+      return targetKey(entry.target);
+    case 'device':
+      return deviceKey(entry.deviceId);
+    case 'heartbeat':
+      return heartbeatKey(entry.submitter);
+  }
 }
 
 /** The value hash the state tree commits to for an entry. */
@@ -92,6 +101,13 @@ export class LedgerState {
     const entry = this.#tree.get(deviceKey(id));
     if (entry === undefined) return undefined;
     assert(entry.kind === 'device', `state key device/${id} holds a ${entry.kind} entry`);
+    return entry;
+  }
+
+  heartbeat(submitter: ValidatorId): HeartbeatEntry | undefined {
+    const entry = this.#tree.get(heartbeatKey(submitter));
+    if (entry === undefined) return undefined;
+    assert(entry.kind === 'heartbeat', `state key heartbeat/${submitter} holds a ${entry.kind} entry`);
     return entry;
   }
 

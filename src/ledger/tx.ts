@@ -56,12 +56,16 @@ import {
   type DeviceRevokeBody,
   deviceKey,
   type Genesis,
+  type HeartbeatBody,
+  type HeartbeatEntry,
+  heartbeatKey,
   type ReleaseBody,
   type StateChange,
   type TargetEntry,
   type Transaction,
   type TxBody,
   targetKey,
+  type ValidatorInfo,
 } from './types.ts';
 
 /** Options for checking and applying transactions. */
@@ -75,6 +79,12 @@ export interface TxCheckOptions {
    * transactions in. Without it, every signature is verified here.
    */
   readonly signatureChecked?: (txId: TxId) => boolean;
+  /**
+   * A cache of parseTransactionWithId: the node parses and canonicalizes each transaction once and
+   * hands the result to every later check. It MUST return what parseTransactionWithId(json) would
+   * (or throw as it would); without it, each call parses and canonicalizes again.
+   */
+  readonly parse?: (json: unknown) => ParsedTransaction;
 }
 
 export type TxCheckResult =
@@ -160,6 +170,7 @@ function parseBody(value: unknown): TxBody {
     'device-enroll',
     'device-revoke',
     'device-report',
+    'heartbeat',
   ] as const);
   switch (type) {
     case 'release':
@@ -172,6 +183,8 @@ function parseBody(value: unknown): TxBody {
       return parseRevoke(value);
     case 'device-report':
       return parseReport(value);
+    case 'heartbeat':
+      return parseHeartbeat(value);
   }
 }
 
@@ -292,6 +305,16 @@ function parseReport(value: unknown): DeviceReportBody {
   };
 }
 
+function parseHeartbeat(value: unknown): HeartbeatBody {
+  const b = schema.object(value, 'tx.body', ['type', 'chainId', 'submitter', 'timestampMs']);
+  return {
+    type: 'heartbeat',
+    ...common(b),
+    submitter: schema.integer(b.submitter, 'tx.body.submitter', 0, validatorsMax - 1) as ValidatorId,
+    timestampMs: schema.integer(b.timestampMs, 'tx.body.timestampMs', 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
 /**
  * Checks an untrusted transaction against genesis and a state without changing anything: schema,
  * chain id, signer rule and state rule. Never throws for a bad transaction; the result says why.
@@ -306,7 +329,7 @@ export function checkTransaction(
 ): TxCheckResult {
   let id: TxId | null = null;
   try {
-    const parsed = parseTransactionWithId(tx);
+    const parsed = (opts.parse ?? parseTransactionWithId)(tx);
     id = parsed.id;
     const change = evaluateTransaction(genesis, state, parsed.tx, id, 0 as Height, opts);
     return { ok: true, txId: id, change };
@@ -347,6 +370,8 @@ export function evaluateTransaction(
       return applyRevoke(genesis, state, tx, body, verifySignatures);
     case 'device-report':
       return applyReport(state, tx, body, height, verifySignatures);
+    case 'heartbeat':
+      return applyHeartbeat(genesis, state, tx, body, id, height, verifySignatures);
   }
 }
 
@@ -410,10 +435,7 @@ function applyAttest(
   height: Height,
   verifySignatures: boolean,
 ): StateChange {
-  const validator = genesis.validators[body.submitter];
-  if (validator === undefined) {
-    reject('unknown-signer', `submitter ${body.submitter} is not a validator of this network`);
-  }
+  const validator = requireValidator(genesis, body.submitter);
   requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
   if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
   requireArtifactSize(genesis, body.size);
@@ -485,6 +507,43 @@ function applyReport(
     lastReport: { version: body.version, sha256: body.sha256, status: body.status, height },
   };
   return { key: deviceKey(body.deviceId), entry };
+}
+
+function applyHeartbeat(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  body: HeartbeatBody,
+  id: TxId,
+  height: Height,
+  verifySignatures: boolean,
+): StateChange {
+  const validator = requireValidator(genesis, body.submitter);
+  requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
+  if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
+  const last = state.heartbeat(body.submitter);
+  if (last !== undefined && body.timestampMs <= last.timestampMs) {
+    reject(
+      'heartbeat-not-newer',
+      `validator ${body.submitter}'s last heartbeat has timestampMs ${last.timestampMs}; ${body.timestampMs} is a replay or a clock that went back, sign a new one`,
+    );
+  }
+  const entry: HeartbeatEntry = {
+    kind: 'heartbeat',
+    submitter: body.submitter,
+    timestampMs: body.timestampMs,
+    height,
+    txId: id,
+  };
+  return { key: heartbeatKey(body.submitter), entry };
+}
+
+function requireValidator(genesis: Genesis, submitter: ValidatorId): ValidatorInfo {
+  const validator = genesis.validators[submitter];
+  if (validator === undefined) {
+    reject('unknown-signer', `submitter ${submitter} is not a validator of this network`);
+  }
+  return validator;
 }
 
 function requireArtifactSize(genesis: Genesis, size: number): void {
@@ -625,8 +684,12 @@ export function signAsAdmin(
   return signedBy(body, adminId, key);
 }
 
-export function signAsValidator(body: AttestBody, id: ValidatorId, key: KeyObject): Transaction {
-  assert(body.submitter === id, 'an attestation is signed by its submitter');
+export function signAsValidator(
+  body: AttestBody | HeartbeatBody,
+  id: ValidatorId,
+  key: KeyObject,
+): Transaction {
+  assert(body.submitter === id, `a ${body.type} is signed by its submitter`);
   return signedBy(body, String(id), key);
 }
 
@@ -657,4 +720,25 @@ export function signAttest(
     submitter,
   };
   return signAsValidator(body, submitter, key);
+}
+
+/**
+ * The heartbeat validator `validatorId` submits when the chain has been idle for
+ * policy.heartbeatIntervalMs. `timestampMs` is its clock; it must be above its previous heartbeat's.
+ */
+export function signHeartbeat(
+  genesis: Genesis,
+  validatorId: ValidatorId,
+  key: KeyObject,
+  timestampMs: number,
+): Transaction {
+  assert(validatorId < genesis.validators.length, 'the heartbeat submitter is a validator of this genesis');
+  assert(Number.isSafeInteger(timestampMs) && timestampMs >= 0, 'the timestamp is a non-negative integer');
+  const body: HeartbeatBody = {
+    type: 'heartbeat',
+    chainId: genesis.chainId,
+    submitter: validatorId,
+    timestampMs,
+  };
+  return signAsValidator(body, validatorId, key);
 }

@@ -148,13 +148,33 @@ export interface DeviceReportBody {
   readonly detail: string;
 }
 
-export type TxBody = ReleaseBody | AttestBody | DeviceEnrollBody | DeviceRevokeBody | DeviceReportBody;
+/**
+ * A validator's "still here": it changes nothing but the submitter's heartbeat entry, and exists so
+ * that an idle chain still commits blocks and a device can demand a recently certified header
+ * (policy.heartbeatIntervalMs). Signed like an attest: signer = the submitter's id in decimal.
+ */
+export interface HeartbeatBody {
+  readonly type: 'heartbeat';
+  readonly chainId: string;
+  readonly submitter: ValidatorId;
+  /** The submitter's clock; strictly above its previous heartbeat's, so a replay never applies. */
+  readonly timestampMs: number;
+}
+
+export type TxBody =
+  | ReleaseBody
+  | AttestBody
+  | DeviceEnrollBody
+  | DeviceRevokeBody
+  | DeviceReportBody
+  | HeartbeatBody;
 export type TxType = TxBody['type'];
 
 /**
  * A transaction: a body and the signatures its signer rule asks for.
- * release: m-of-n distinct admins; device-enroll/revoke: one admin; attest: the submitting
- * validator (signer = its id as a decimal string); device-report: the device (signer = device id).
+ * release: m-of-n distinct admins; device-enroll/revoke: one admin; attest and heartbeat: the
+ * submitting validator (signer = its id as a decimal string); device-report: the device
+ * (signer = device id).
  */
 export interface Transaction {
   readonly body: TxBody;
@@ -192,9 +212,22 @@ export interface DeviceEntry {
   } | null;
 }
 
-export type StateEntry = TargetEntry | DeviceEntry;
+/**
+ * The last heartbeat of one validator. It exists so a replayed heartbeat (same id) is refused by a
+ * state rule like every other kind, and one validator per entry so that a validator with a clock
+ * far ahead can only stall its own heartbeats, never another's.
+ */
+export interface HeartbeatEntry {
+  readonly kind: 'heartbeat';
+  readonly submitter: ValidatorId;
+  readonly timestampMs: number;
+  readonly height: Height;
+  readonly txId: TxId;
+}
 
-/** State keys are namespaced strings: "target/<name>" and "device/<id>". */
+export type StateEntry = TargetEntry | DeviceEntry | HeartbeatEntry;
+
+/** State keys are namespaced strings: "target/<name>", "device/<id>" and "heartbeat/<validator>". */
 export type StateKey = string & { readonly __brand: 'StateKey' };
 
 export function targetKey(target: string): StateKey {
@@ -203,6 +236,10 @@ export function targetKey(target: string): StateKey {
 
 export function deviceKey(deviceId: string): StateKey {
   return `device/${deviceId}` as StateKey;
+}
+
+export function heartbeatKey(submitter: ValidatorId): StateKey {
+  return `heartbeat/${submitter}` as StateKey;
 }
 
 /** What a block changed: the storage layer persists exactly this. */

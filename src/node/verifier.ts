@@ -137,7 +137,8 @@ export class TxSignatureChecker {
   private keyOf(tx: Transaction, signer: string, state: LedgerState): KeyObject | undefined {
     const body = tx.body;
     switch (body.type) {
-      case 'attest': {
+      case 'attest':
+      case 'heartbeat': {
         if (signer !== String(body.submitter)) return undefined;
         return this.#validatorKeys[body.submitter];
       }

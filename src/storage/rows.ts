@@ -178,6 +178,8 @@ export function txColumns(tx: Transaction): { target: string | null; deviceId: s
       return { target: body.target, deviceId: body.deviceId };
     case 'device-revoke':
       return { target: null, deviceId: body.deviceId };
+    case 'heartbeat':
+      return { target: null, deviceId: null };
   }
 }
 
