@@ -414,9 +414,12 @@ function consistentForgery(proof: TargetProof): TargetProof {
   };
 }
 
+/** A named forgery, or any rewrite of the honest proof (for example, another target's proof). */
+export type ProofLie = ProofForgery | ((honest: TargetProof) => unknown);
+
 export interface LyingValidator extends Adversary {
-  /** The forgery applied to every target proof; null passes proofs through unchanged. */
-  forgery: ProofForgery | null;
+  /** The lie applied to every target proof; null passes proofs through unchanged. */
+  forgery: ProofLie | null;
   /** How many proofs it answered with a forgery. */
   readonly forged: number;
 }
@@ -425,10 +428,10 @@ const PROOF_PATH = /^\/v1\/targets\/[^/]+\/proof$/;
 
 export async function startLyingValidator(
   upstream: string,
-  forgery: ProofForgery | null,
+  forgery: ProofLie | null,
   validators = 4,
 ): Promise<LyingValidator> {
-  const state = { forgery, forged: 0 };
+  const state: { forgery: ProofLie | null; forged: number } = { forgery, forged: 0 };
   const { adversary } = await serve(async (req, res, body) => {
     const url = req.url ?? '/';
     const answer = await askUpstream(upstream, req.method ?? 'GET', url, req.headers, body);
@@ -438,7 +441,9 @@ export async function startLyingValidator(
       return;
     }
     const proof = JSON.parse(answer.body.toString('utf8')) as TargetProof;
-    const forged = Buffer.from(JSON.stringify(forgeProof(proof, state.forgery, validators)), 'utf8');
+    const lie = state.forgery;
+    const rewritten = typeof lie === 'function' ? lie(proof) : forgeProof(proof, lie, validators);
+    const forged = Buffer.from(JSON.stringify(rewritten), 'utf8');
     state.forged++;
     reply(res, { ...answer, body: forged });
   });
@@ -447,7 +452,7 @@ export async function startLyingValidator(
     get forgery() {
       return state.forgery;
     },
-    set forgery(value: ProofForgery | null) {
+    set forgery(value: ProofLie | null) {
       state.forgery = value;
     },
     get forged() {

@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import type { KeyObject } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { ConfigServerClient } from '../../src/configserver/client.ts';
-import { generateKeyPair, loadPrivateKey } from '../../src/crypto/ed25519.ts';
+import { generateKeyPair, loadPrivateKey, savePrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { type AdminKey, signAsAdmin, signRelease } from '../../src/ledger/index.ts';
@@ -114,7 +115,13 @@ export function newDevice(id: string): TestDevice {
 }
 
 /** Commits a device enroll transaction signed by the first admin. */
-export async function enroll(net: TestNetwork, device: TestDevice, target: string, via = 0): Promise<void> {
+export async function enroll(
+  net: TestNetwork,
+  device: TestDevice,
+  target: string,
+  via = 0,
+  group = 'attacks',
+): Promise<void> {
   const admin = adminKeys(net)[0];
   assert.ok(admin !== undefined);
   const tx = signAsAdmin(
@@ -123,7 +130,7 @@ export async function enroll(net: TestNetwork, device: TestDevice, target: strin
       chainId: net.init.genesis.chainId,
       deviceId: device.id,
       publicKey: device.publicKey,
-      group: 'attacks',
+      group,
       target: target as TargetName,
     },
     admin.id,
@@ -168,4 +175,33 @@ export async function allTransactions(net: TestNetwork, validator: number): Prom
     if (last === undefined || last >= page.tipHeight) return txs;
     from = last + 1;
   }
+}
+
+/** Where a device agent goes: its config server (A) and its validators, in the order it tries them. */
+export interface DeviceRoute {
+  readonly configServer: string;
+  readonly validators: readonly string[];
+}
+
+/**
+ * Writes (or rewrites) the files `configchain device --dir DIR --id ID` reads: the device key (once)
+ * and device.json with this route. The agent re-reads device.json every round.
+ */
+export function placeDevice(net: TestNetwork, device: TestDevice, target: string, route: DeviceRoute): void {
+  const keyFile = paths.deviceKey(net.dir, device.id);
+  if (!existsSync(keyFile)) savePrivateKey(keyFile, device.key);
+  const config = {
+    deviceId: device.id,
+    publicKey: device.publicKey,
+    target,
+    configServer: route.configServer,
+    validators: route.validators,
+  };
+  writeFileSync(paths.deviceFile(net.dir, device.id), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+export function honestValidators(net: TestNetwork, except: readonly number[] = []): string[] {
+  const urls: string[] = [];
+  for (let v = 0; v < net.n; v++) if (!except.includes(v)) urls.push(net.apiUrl(v));
+  return urls;
 }
