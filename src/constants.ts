@@ -179,6 +179,27 @@ export const operatorTxPollMs = 250;
 /** How long `up` waits for the demo device to report a published version on the ledger. */
 export const demoDeviceReportWaitMs = 60_000;
 
+// Device agent (src/device): one round fetches a proof, downloads, applies and reports
+/** One request of the device agent to a validator (a proof, a report, a hash check). */
+export const deviceRequestTimeoutMs = 10_000;
+/** Bytes of one validator answer the device agent reads (a proof is a few kilobytes). */
+export const deviceAnswerBytesMax = httpBodyBytesMax;
+/** A whole artifact download must finish within this; the size limit is the release's own size. */
+export const deviceDownloadTimeoutMs = 10 * 60_000;
+/** How long the optional hook command may run before it is killed and the apply counts as failed. */
+export const deviceHookTimeoutMs = 60_000;
+/** Bytes of the hook's output kept for the report's detail and the log. */
+export const deviceHookOutputBytesMax = 4096;
+/** How long a device report may wait for its commit (POST /v1/tx waitMs). */
+export const deviceReportWaitMs = 5000;
+/** The agent's pause between rounds when all is well (--interval-ms overrides it). */
+export const deviceIntervalMsDefault = 5000;
+/** The first and the largest back-off after a failed round; jitter picks within [backoff/2, backoff]. */
+export const deviceBackoffMsMin = 500;
+export const deviceBackoffMsMax = 60_000;
+/** Bytes of the device's state.json. */
+export const deviceStateBytesMax = 64 * 1024;
+
 function assert(condition: boolean, message: string): void {
   if (!condition) throw new Error(`constants: ${message}`);
 }
@@ -201,6 +222,11 @@ assert(
   'a validation waits longer than one view change takes to start',
 );
 assert(peerReconnectMsMin < peerReconnectMsMax, 'the reconnect backoff needs room to grow');
+assert(deviceBackoffMsMin < deviceBackoffMsMax, "the device agent's back-off needs room to grow");
+assert(
+  deviceReportWaitMs < deviceRequestTimeoutMs,
+  'a device report waits for its commit within the request timeout',
+);
 assert(peerSendQueueBytesMax >= frameBytesMax, 'a peer send queue must hold at least one largest frame');
 assert(
   peerIdleTimeoutMs >= 3 * peerKeepaliveMs,

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerApprove } from './commands/approve.ts';
 import { registerConfigServer } from './commands/config-server.ts';
+import { registerDevice } from './commands/device.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
 import { registerPublish } from './commands/publish.ts';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerNode(program);
   registerConfigServer(program);
+  registerDevice(program);
   registerUp(program);
   registerSim(program);
   registerPublish(program);

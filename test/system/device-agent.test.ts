@@ -1,0 +1,278 @@
+/**
+ * The device agent as a real process (`configchain device --once`) against a real 4-validator
+ * network with both config servers: an enrolled device with nothing released has nothing to do;
+ * after a release it verifies the proof (failing over past a dead validator), downloads from A,
+ * applies atomically, runs its hook, persists state.json and reports on the ledger; a second round
+ * has nothing new; a config server that serves other bytes gets a `mismatch`, reported with the
+ * next sequence number; and the article's simple mode applies through POST /validateHash.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigServerClient } from '../../src/configserver/client.ts';
+import { generateKeyPair, loadPrivateKey, savePrivateKey } from '../../src/crypto/ed25519.ts';
+import { sha256Hex } from '../../src/crypto/hash.ts';
+import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
+import { signAsAdmin, signRelease, type Transaction } from '../../src/ledger/index.ts';
+import { paths } from '../../src/node/layout.ts';
+import { repoRoot, startNetwork, type TestNetwork } from './harness.ts';
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function device(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'device', ...args],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(
+        new Error(
+          `configchain device ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`,
+        ),
+      );
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+function resultOf(run: Run): Record<string, unknown> & { kind: string } {
+  try {
+    return JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown> & {
+      kind: string;
+    };
+  } catch {
+    throw new Error(`the agent printed no result (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+  }
+}
+
+describe('configchain device on a real network', () => {
+  let net: TestNetwork;
+  let dir: string;
+  let chainId: string;
+  let liar: Server;
+  let liarUrl: string;
+  /** The target init gave device-1 (device.json); every device here follows it. */
+  let target: string;
+
+  async function submit(tx: Transaction, via = 0): Promise<{ status: string; reason?: string }> {
+    const res = await fetch(`${net.apiUrl(via)}/v1/tx`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tx, waitMs: 20_000 }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    return (await res.json()) as { status: string; reason?: string };
+  }
+
+  function admin(index: number) {
+    const info = net.init.genesis.admins[index];
+    assert.ok(info !== undefined);
+    return { id: info.id, privateKey: loadPrivateKey(paths.adminKey(dir, info.id)).privateKey };
+  }
+
+  async function enroll(deviceId: string, publicKey: string): Promise<void> {
+    const a = admin(0);
+    const tx = signAsAdmin(
+      {
+        type: 'device-enroll',
+        chainId,
+        deviceId: deviceId as DeviceId,
+        publicKey: publicKey as PublicKeyHex,
+        group: '',
+        target: target as TargetName,
+      },
+      a.id,
+      a.privateKey,
+    );
+    const answer = await submit(tx);
+    assert.equal(answer.status, 'committed', JSON.stringify(answer));
+  }
+
+  async function release(version: number, content: Buffer): Promise<void> {
+    for (const id of ['A', 'B'] as const) {
+      const a = admin(0);
+      await new ConfigServerClient(net.configServerUrl(id)).upload({
+        target,
+        version,
+        content,
+        mediaType: 'text/plain',
+        adminId: a.id,
+        adminKey: a.privateKey,
+      });
+    }
+    const admins = Array.from({ length: net.init.genesis.releaseThreshold }, (_, i) => admin(i));
+    const tx = signRelease(
+      {
+        type: 'release',
+        chainId,
+        target: target as TargetName,
+        version,
+        sha256: sha256Hex(content),
+        size: content.length,
+        mediaType: 'text/plain',
+      },
+      admins,
+    );
+    const answer = await submit(tx, 1);
+    assert.equal(answer.status, 'committed', JSON.stringify(answer));
+  }
+
+  function deviceJson(id: string): Record<string, unknown> {
+    return JSON.parse(readFileSync(paths.deviceFile(dir, id), 'utf8')) as Record<string, unknown>;
+  }
+
+  function writeDeviceJson(id: string, value: Record<string, unknown>): void {
+    writeFileSync(paths.deviceFile(dir, id), `${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  function state(id: string): Record<string, unknown> {
+    return JSON.parse(readFileSync(join(dir, 'devices', id, 'state.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+  }
+
+  async function deviceEntry(
+    id: string,
+  ): Promise<{ lastSeq: number; lastReport: Record<string, unknown> | null }> {
+    const res = await fetch(`${net.apiUrl(2)}/v1/devices/${id}`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(res.status, 200);
+    return (await res.json()) as { lastSeq: number; lastReport: Record<string, unknown> | null };
+  }
+
+  before(async () => {
+    net = await startNetwork({ validators: 4 });
+    dir = net.dir;
+    chainId = net.init.genesis.chainId;
+    target = deviceJson('device-1').target as string;
+    // A compromised device-facing config server: whatever is asked, it sends other bytes.
+    liar = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('evil configuration');
+    });
+    await new Promise<void>((done) => liar.listen(0, '127.0.0.1', done));
+    liarUrl = `http://127.0.0.1:${(liar.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    liar?.close();
+    await net?.stop();
+  });
+
+  it('applies a certified release, runs the hook, persists its state and reports on the ledger', async () => {
+    const id = 'device-1';
+    await enroll(id, deviceJson(id).publicKey as string);
+
+    const idle = await device(['--dir', dir, '--id', id, '--once', '--json']);
+    assert.equal(idle.code, 0, idle.stderr);
+    assert.equal(resultOf(idle).kind, 'nothing-new');
+
+    const content = Buffer.from('mode = "secure"\nversion = 7\n');
+    await release(7, content);
+    // The first validator in the list is down: the agent fails over and says so.
+    const config = deviceJson(id);
+    writeDeviceJson(id, {
+      ...config,
+      validators: ['http://127.0.0.1:9', ...(config.validators as string[])],
+    });
+    const hookScript = join(dir, 'hook.sh');
+    writeFileSync(hookScript, `cp "$1" "${join(dir, 'hooked')}"\n`);
+
+    const run = await device(['--dir', dir, '--id', id, '--once', '--json', '--hook', `sh ${hookScript}`]);
+    assert.equal(run.code, 0, run.stderr);
+    const result = resultOf(run);
+    assert.equal(result.kind, 'applied', run.stderr);
+    assert.equal(result.version, 7);
+    assert.match(run.stderr, /127\.0\.0\.1:9 failed/);
+    assert.deepEqual(readFileSync(join(dir, 'devices', id, 'applied', encodeURIComponent(target))), content);
+    assert.deepEqual(readFileSync(join(dir, 'hooked')), content);
+    assert.deepEqual(state(id), {
+      lastAppliedVersion: 7,
+      sha256: sha256Hex(content),
+      nextSeq: 2,
+      pendingReport: null,
+    });
+    const entry = await deviceEntry(id);
+    assert.equal(entry.lastSeq, 1);
+    assert.deepEqual(
+      {
+        version: entry.lastReport?.version,
+        sha256: entry.lastReport?.sha256,
+        status: entry.lastReport?.status,
+      },
+      { version: 7, sha256: sha256Hex(content), status: 'applied' },
+    );
+
+    const again = await device(['--dir', dir, '--id', id, '--once', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(resultOf(again), { kind: 'nothing-new', target, version: 7, why: 'current' });
+  });
+
+  it('refuses bytes that do not match the release, reports the mismatch and keeps the applied version', async () => {
+    const id = 'device-1';
+    const content = Buffer.from('mode = "secure"\nversion = 8\n');
+    await release(8, content);
+    const config = deviceJson(id);
+    writeDeviceJson(id, { ...config, configServer: liarUrl });
+    const run = await device(['--dir', dir, '--id', id, '--once', '--json']);
+    writeDeviceJson(id, config);
+    assert.equal(run.code, 1);
+    const result = resultOf(run);
+    assert.equal(result.kind, 'mismatch', run.stderr);
+    assert.equal(result.code, 'ARTIFACT_SIZE');
+    assert.equal(state(id).lastAppliedVersion, 7);
+    assert.equal(state(id).nextSeq, 3);
+    assert.equal(
+      readFileSync(join(dir, 'devices', id, 'applied', encodeURIComponent(target)), 'utf8'),
+      'mode = "secure"\nversion = 7\n',
+    );
+    const entry = await deviceEntry(id);
+    assert.equal(entry.lastSeq, 2);
+    assert.equal(entry.lastReport?.status, 'mismatch');
+
+    // Back on the honest server, the next round downloads again and applies version 8.
+    const retry = await device(['--dir', dir, '--id', id, '--once', '--json']);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.equal(resultOf(retry).kind, 'applied');
+    assert.deepEqual(readFileSync(join(dir, 'devices', id, 'applied', encodeURIComponent(target))), content);
+    assert.equal((await deviceEntry(id)).lastSeq, 3);
+  });
+
+  it("applies through the article's simple flow (POST /validateHash) for devices that cannot verify proofs", async () => {
+    const id = 'simple-1';
+    const pair = generateKeyPair();
+    savePrivateKey(paths.deviceKey(dir, id), pair.privateKey);
+    const base = deviceJson('device-1');
+    writeDeviceJson(id, { ...base, deviceId: id, publicKey: pair.publicKeyHex });
+    await enroll(id, pair.publicKeyHex);
+    const run = await device(['--dir', dir, '--id', id, '--once', '--json', '--mode', 'simple']);
+    assert.equal(run.code, 0, run.stderr);
+    const result = resultOf(run);
+    assert.equal(result.kind, 'applied', run.stderr);
+    assert.equal(result.version, 8);
+    assert.match(run.stderr, /validateHash: .* answered "Success/);
+    assert.equal((await deviceEntry(id)).lastReport?.status, 'applied');
+  });
+});
