@@ -1,0 +1,158 @@
+/**
+ * The dashboard's access to the v1 API: the shared typed client (src/api/client.ts, built from the
+ * route table in src/api/routes.ts) pointed at the validator that served the page, plus the few
+ * things the client does not do (HEAD requests, content as text, paging the chain backwards).
+ */
+import { ApiClient, ApiRequestError } from '../../src/api/client.ts';
+import { routePath, routes } from '../../src/api/routes.ts';
+import { apiBlocksPageMax, uiScanBlocksMax } from '../../src/constants.ts';
+
+export const api = new ApiClient(window.location.origin, { timeoutMs: 8000 });
+
+export type Status = Awaited<ReturnType<ApiClient['status']>>;
+export type Validators = Awaited<ReturnType<ApiClient['validators']>>;
+export type BlockRecord = Awaited<ReturnType<ApiClient['block']>>;
+export type TargetEntry = Awaited<ReturnType<ApiClient['target']>>;
+export type TargetHistory = Awaited<ReturnType<ApiClient['targetHistory']>>;
+export type Tx = BlockRecord['block']['txs'][number];
+
+/** What the event stream sends for every committed block (GET /v1/events, `event: block`). */
+export interface BlockEvent {
+  readonly height: number;
+  readonly hash: string;
+  readonly timestampMs: number;
+  readonly txCount: number;
+  readonly txIds: readonly string[];
+}
+
+/** A user-facing explanation of a failed call: what went wrong and what to do. */
+export function explain(err: unknown, what: string): string {
+  if (err instanceof ApiRequestError) {
+    if (err.code === 'ROUTE_NOT_FOUND') {
+      return `This validator does not serve ${what} yet (${err.status}): update it to a release that has this route, then reload.`;
+    }
+    return `${what} failed: ${err.message}`;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return `Could not reach the validator for ${what} (${message}). Check that it is running, then retry.`;
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof ApiRequestError && err.status === 404 && err.code !== 'ROUTE_NOT_FOUND';
+}
+
+/** The content copy this validator holds, as text; undefined when it holds none. */
+export async function contentText(sha256: string): Promise<string | undefined> {
+  const url = routePath(routes.content.url, { sha256 });
+  const response = await fetch(url, { signal: AbortSignal.timeout(8000) });
+  if (response.status === 404) {
+    const body = (await response.json().catch(() => ({}))) as { code?: string };
+    if (body.code === 'ROUTE_NOT_FOUND') {
+      throw new ApiRequestError('ROUTE_NOT_FOUND', 'no content route', 404, url);
+    }
+    return undefined;
+  }
+  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
+  return response.text();
+}
+
+/** HEAD /v1/content/:sha256 on one validator: does it hold a copy? Null when it cannot be asked. */
+export async function holdsContent(apiUrl: string, sha256: string): Promise<boolean | null> {
+  try {
+    const response = await fetch(apiUrl.replace(/\/+$/, '') + routePath(routes.content.url, { sha256 }), {
+      method: 'HEAD',
+      signal: AbortSignal.timeout(4000),
+    });
+    if (response.status === 200) return true;
+    if (response.status === 404) return false;
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+/** GET /v1/status of another validator (its CORS header lets the page read it). */
+export async function remoteStatus(apiUrl: string): Promise<Status | null> {
+  try {
+    const client = new ApiClient(apiUrl, { timeoutMs: 2500 });
+    return await client.status();
+  } catch {
+    return null;
+  }
+}
+
+// Reading the chain backwards, with a bounded cache of immutable blocks ---------------------------
+
+const blockCache = new Map<number, BlockRecord>();
+
+function remember(record: BlockRecord): void {
+  blockCache.set(record.block.header.height, record);
+  while (blockCache.size > uiScanBlocksMax) {
+    const oldest = blockCache.keys().next().value;
+    if (oldest === undefined) break;
+    blockCache.delete(oldest);
+  }
+}
+
+/** Blocks from..from+limit-1 (oldest first), from the cache when every one is there. */
+export async function blockRange(
+  from: number,
+  limit: number,
+): Promise<{ tip: number; blocks: BlockRecord[] }> {
+  const page = await api.blocks(from, Math.min(limit, apiBlocksPageMax));
+  const blocks = page.blocks.map((b) => b as BlockRecord);
+  for (const b of blocks) remember(b);
+  return { tip: page.tipHeight, blocks };
+}
+
+export interface ScanResult<T> {
+  readonly found: T[];
+  /** Blocks read, newest first from the tip. */
+  readonly scanned: number;
+  readonly tip: number;
+  /** True when older blocks were not read (uiScanBlocksMax). */
+  readonly truncated: boolean;
+}
+
+/**
+ * Reads the chain from the tip backwards (at most uiScanBlocksMax blocks) and collects what
+ * `pick` returns for each block. The v1 API has no index by configuration hash or target list,
+ * so the dashboard looks through recent blocks and says how far it looked.
+ */
+export async function scanChain<T>(pick: (record: BlockRecord) => T[]): Promise<ScanResult<T>> {
+  const status = await api.status();
+  const tip = status.height;
+  const found: T[] = [];
+  let scanned = 0;
+  let next = tip;
+  while (next >= 0 && scanned < uiScanBlocksMax) {
+    const from = Math.max(0, next - apiBlocksPageMax + 1);
+    let blocks: BlockRecord[] = [];
+    const cached: BlockRecord[] = [];
+    for (let h = from; h <= next; h++) {
+      const b = blockCache.get(h);
+      if (b !== undefined) cached.push(b);
+    }
+    if (cached.length === next - from + 1) blocks = cached;
+    else blocks = (await blockRange(from, next - from + 1)).blocks;
+    for (let i = blocks.length - 1; i >= 0; i--) {
+      const b = blocks[i];
+      if (b !== undefined) found.push(...pick(b));
+    }
+    scanned += next - from + 1;
+    next = from - 1;
+  }
+  return { found, scanned, tip, truncated: next >= 0 };
+}
+
+/** Targets named by transactions in the recent chain, plus "default". */
+export async function knownTargets(): Promise<ScanResult<string>> {
+  const scan = await scanChain((b) =>
+    b.block.txs.flatMap((tx) => {
+      const target = (tx.body as { target?: unknown }).target;
+      return typeof target === 'string' ? [target] : [];
+    }),
+  );
+  const unique = [...new Set(['default', ...scan.found])].sort();
+  return { ...scan, found: unique };
+}

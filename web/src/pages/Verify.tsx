@@ -1,0 +1,242 @@
+/**
+ * Verify: paste a configuration hash, or drop a file that the browser hashes (WebCrypto SHA-256,
+ * nothing is uploaded), and see whether and where the hash is on the ledger. For each transaction
+ * that names it, the page fetches GET /v1/tx/:id/proof and checks it here: the transaction id,
+ * its RFC 9162 inclusion in the header's txRoot, that the commit certificate is for that header,
+ * and the certificate's Ed25519 signatures against a quorum.
+ */
+import { type DragEvent, type FormEvent, useState } from 'react';
+import { api, explain, isNotFound, scanChain } from '../api.ts';
+import { Hash, HEX64, Link, Loading, Notice, navigate, useLoad } from '../ui.tsx';
+import { canonicalHashHex, checkTxProof, type ProofCheck, sha256Hex, type TxProofLike } from '../verify.ts';
+
+/** Files hashed in the browser at most (read whole into memory). */
+const fileBytesMax = 512 * 1024 * 1024;
+
+export function VerifyPage({ query }: { readonly query: URLSearchParams }) {
+  const hash = (query.get('hash') ?? '').toLowerCase();
+  const fileName = query.get('file');
+  return (
+    <section>
+      <h1>Verify a configuration</h1>
+      <HashInput initial={hash} />
+      {hash === '' ? (
+        <Notice kind="info" title="Paste a SHA-256 hash or drop a file">
+          The file is hashed in this browser and never leaves it. The page then looks for the hash on the
+          ledger and checks the proof here, with WebCrypto.
+        </Notice>
+      ) : HEX64.test(hash) ? (
+        <Result hash={hash} fileName={fileName} />
+      ) : (
+        <Notice kind="error" title="That is not a SHA-256 hash">
+          A configuration hash is 64 hexadecimal digits (0-9, a-f). Paste it whole, or drop the file instead.
+        </Notice>
+      )}
+    </section>
+  );
+}
+
+function HashInput({ initial }: { readonly initial: string }) {
+  const [value, setValue] = useState(initial);
+  const [hashing, setHashing] = useState<string | null>(null);
+  const [fileError, setFileError] = useState<string | null>(null);
+  const go = (hash: string, file?: string) => {
+    const params = new URLSearchParams({ hash });
+    if (file !== undefined) params.set('file', file);
+    navigate(`/verify?${params.toString()}`);
+  };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    go(value.trim().toLowerCase());
+  };
+  const hashFile = async (file: File) => {
+    setFileError(null);
+    if (file.size > fileBytesMax) {
+      setFileError(
+        `${file.name} is ${file.size} bytes; the browser hashes files up to ${fileBytesMax} bytes.`,
+      );
+      return;
+    }
+    setHashing(file.name);
+    try {
+      const hash = await sha256Hex(new Uint8Array(await file.arrayBuffer()));
+      setValue(hash);
+      go(hash, file.name);
+    } catch (err) {
+      setFileError(`Could not read ${file.name}: ${(err as Error).message}`);
+    } finally {
+      setHashing(null);
+    }
+  };
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    const file = e.dataTransfer.files[0];
+    if (file !== undefined) void hashFile(file);
+  };
+  return (
+    <>
+      <form className="search" onSubmit={submit}>
+        <input
+          aria-label="Configuration hash"
+          placeholder="SHA-256 of the configuration (64 hex digits)"
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          data-testid="verify-hash"
+        />
+        <button type="submit">Verify</button>
+      </form>
+      <label className="drop" onDragOver={(e) => e.preventDefault()} onDrop={onDrop}>
+        {hashing === null ? 'Drop a file here, or click to choose one' : `Hashing ${hashing}…`}
+        <input
+          type="file"
+          data-testid="verify-file"
+          onChange={(e) => {
+            const file = e.target.files?.[0];
+            if (file !== undefined) void hashFile(file);
+          }}
+        />
+      </label>
+      {fileError === null ? null : (
+        <Notice kind="error" title="The file was not hashed" children={fileError} />
+      )}
+    </>
+  );
+}
+
+interface Occurrence {
+  readonly height: number;
+  readonly index: number;
+  readonly type: string;
+  readonly target: string;
+  readonly version: number;
+  readonly tx: unknown;
+}
+
+async function locate(hash: string) {
+  const scan = await scanChain((b) =>
+    b.block.txs.flatMap((tx, index): Occurrence[] => {
+      const body = tx.body as { sha256?: unknown; target?: unknown; version?: unknown };
+      if (body.sha256 !== hash) return [];
+      return [
+        {
+          height: b.block.header.height,
+          index,
+          type: tx.body.type,
+          target: String(body.target ?? ''),
+          version: Number(body.version ?? 0),
+          tx,
+        },
+      ];
+    }),
+  );
+  const targets = [...new Set(scan.found.map((o) => o.target))];
+  const current = new Map<string, string>();
+  await Promise.all(
+    targets.map(async (t) => {
+      try {
+        current.set(t, (await api.target(t)).sha256);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }),
+  );
+  return { scan, current };
+}
+
+function Result({ hash, fileName }: { readonly hash: string; readonly fileName: string | null }) {
+  const found = useLoad(() => locate(hash), [hash]);
+  if (found.state === 'loading') return <Loading what="the ledger" />;
+  if (found.state === 'error') {
+    return (
+      <Notice kind="error" title="Could not search the ledger">
+        {explain(found.error, 'reading the blocks')}
+      </Notice>
+    );
+  }
+  const { scan, current } = found.value;
+  const label = fileName === null ? <Hash value={hash} full /> : `${fileName} (${hash})`;
+  if (scan.found.length === 0) {
+    return (
+      <Notice kind="empty" title="Not on the ledger" testId="verify-unknown">
+        <p>
+          No transaction in the {scan.truncated ? `newest ${scan.scanned}` : `${scan.scanned}`} blocks names{' '}
+          {label}. Do not apply this configuration: it was never released or validated on this network. Check
+          that the file is the one you downloaded, or ask an admin to release it.
+        </p>
+      </Notice>
+    );
+  }
+  const isCurrent = scan.found.filter((o) => current.get(o.target) === hash).map((o) => o.target);
+  return (
+    <div data-testid="verify-found">
+      <Notice kind="info" title="On the ledger">
+        {label} is named by {scan.found.length} transaction{scan.found.length === 1 ? '' : 's'}.
+        {isCurrent.length > 0
+          ? ` It is the current configuration of ${[...new Set(isCurrent)].join(', ')}.`
+          : ' It is not the current configuration of its target any more.'}
+      </Notice>
+      {scan.found.map((o) => (
+        <OccurrenceView key={`${o.height}-${o.index}`} occurrence={o} />
+      ))}
+    </div>
+  );
+}
+
+function OccurrenceView({ occurrence }: { readonly occurrence: Occurrence }) {
+  const checks = useLoad(async () => {
+    const txId = await canonicalHashHex(occurrence.tx);
+    const [proof, validators] = await Promise.all([
+      api.call('txProof', { params: { id: txId } }),
+      api.validators(),
+    ]);
+    const keys = new Map(validators.validators.map((v) => [v.id, v.publicKey]));
+    return {
+      txId,
+      checks: await checkTxProof(proof.body as TxProofLike, keys, validators.validators.length),
+    };
+  }, [occurrence]);
+  const o = occurrence;
+  return (
+    <article className="occurrence" data-testid="occurrence">
+      <h3>
+        {o.type} of <Link to={`/configs/${encodeURIComponent(o.target)}`}>{o.target}</Link> v{o.version} in
+        block <Link to={`/ledger/${o.height}`}>#{o.height}</Link> (transaction {o.index})
+      </h3>
+      {checks.state === 'loading' ? <Loading what="the proof" /> : null}
+      {checks.state === 'error' ? (
+        <Notice kind="error" title="The proof could not be fetched">
+          {explain(checks.error, 'GET /v1/tx/:id/proof')}
+        </Notice>
+      ) : null}
+      {checks.state === 'ok' ? <Checks checks={checks.value.checks} txId={checks.value.txId} /> : null}
+    </article>
+  );
+}
+
+function Checks({ checks, txId }: { readonly checks: readonly ProofCheck[]; readonly txId: string }) {
+  const failed = checks.filter((c) => c.state === 'fail').length;
+  const skipped = checks.filter((c) => c.state === 'skipped').map((c) => c.name);
+  return (
+    <>
+      <p data-testid="proof-verdict" data-verdict={failed === 0 ? 'valid' : 'invalid'}>
+        <strong className={failed === 0 ? 'ok' : 'bad'}>
+          {failed === 0
+            ? 'Proof checked in this browser'
+            : `${failed} check${failed === 1 ? '' : 's'} FAILED`}
+        </strong>{' '}
+        · transaction <Hash value={txId} />
+        {skipped.length > 0 ? <span className="muted"> · not checked here: {skipped.join(', ')}</span> : null}
+      </p>
+      <ul className="checks">
+        {checks.map((c) => (
+          <li key={c.name} data-check={c.name} data-state={c.state}>
+            <span className={c.state === 'pass' ? 'ok' : c.state === 'fail' ? 'bad' : 'muted'}>
+              {c.state === 'pass' ? '✓' : c.state === 'fail' ? '✗' : '–'}
+            </span>{' '}
+            <strong>{c.name}</strong>: {c.detail}
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
