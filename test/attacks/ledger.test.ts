@@ -3,7 +3,8 @@
  * without --demo (so no unauthenticated compatibility calls):
  *   7. forged releases (fewer admins than the threshold, unknown keys, an impersonated admin, one
  *      admin counted twice) are rejected by every validator and never committed;
- *   8. unenrolled and revoked devices cannot report, and a replayed report (same seq) is rejected;
+ *   8. unenrolled and revoked devices cannot fetch proofs, validate or report (403 on the API, rejected
+ *      on the ledger), and a replayed report (same seq) is rejected;
  *   9. a byte flipped in one validator's database file: that node refuses to start, while the other
  *      three commit and serve.
  * The tests share one network and run in order; attack 9 goes last because it leaves a node down.
@@ -29,6 +30,7 @@ import {
   publish,
   releaseBody,
   revoke,
+  signedRequest,
   submitTx,
   type TestDevice,
   upload,
@@ -151,7 +153,7 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
     assert.ok(refusedIds.size >= forgeries.length - 1, 'the forgeries were distinct transactions');
   });
 
-  it('attack 8: unenrolled and revoked devices cannot report, and a replayed report is rejected', async () => {
+  it('attack 8: unenrolled and revoked devices cannot validate, fetch proofs or report, and a replayed report is rejected', async () => {
     const honest = newDevice('attacks-honest');
     const stolen = newDevice('attacks-stolen');
     const unknown = newDevice('attacks-unknown');
@@ -159,6 +161,30 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
     await enroll(net, stolen, TARGET);
     await revoke(net, stolen);
 
+    // On the API: neither an unknown nor a revoked device may fetch a proof or validate a hash
+    // (403), and a request signed with another key than the enrolled one is refused (401).
+    const impostor = { ...unknown, id: honest.id };
+    const hash = sha256Hex(content(2));
+    for (const [who, status] of [
+      [unknown, 403],
+      [stolen, 403],
+      [impostor, 401],
+    ] as const) {
+      for (let v = 0; v < net.n; v++) {
+        const proof = await signedRequest(net, v, who, 'GET', `/v1/targets/${TARGET}/proof`);
+        assert.equal(proof.status, status, `proof for ${who.id} on ${v}: ${proof.text}`);
+        assert.match(proof.text, status === 403 ? /DEVICE_FORBIDDEN/ : /DEVICE_UNAUTHORIZED/);
+        const validate = await signedRequest(net, v, who, 'POST', '/validateHash', { hash, target: TARGET });
+        assert.equal(validate.status, status, `validateHash for ${who.id} on ${v}: ${validate.text}`);
+      }
+    }
+    const allowed = await signedRequest(net, 0, honest, 'GET', `/v1/targets/${TARGET}/proof`);
+    assert.equal(allowed.status, 200, `the enrolled device may fetch its proof: ${allowed.text}`);
+    // Unsigned, on a network made without --demo: refused too.
+    const unsigned = await fetch(`${net.apiUrl(0)}/v1/targets/${TARGET}/proof`);
+    assert.equal(unsigned.status, 401);
+
+    // On the ledger: their reports are rejected by every rule that applies, whoever relays them.
     const unenrolled = await submitTx(net, 0, reportTx(net, unknown, 1, 2));
     assert.equal(unenrolled.status, 'rejected', JSON.stringify(unenrolled));
     assert.match(unenrolled.reason ?? '', /not enrolled/);
@@ -166,7 +192,6 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
     assert.equal(revoked.status, 'rejected', JSON.stringify(revoked));
     assert.match(revoked.reason ?? '', /revoked/);
     // A report signed by another key in the honest device's name.
-    const impostor = { ...unknown, id: honest.id };
     const forged = await submitTx(net, 2, reportTx(net, impostor, 1, 2));
     assert.equal(forged.status, 'rejected', JSON.stringify(forged));
     assert.match(forged.reason ?? '', /does not verify/);

@@ -9,6 +9,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { ConfigServerClient } from '../../src/configserver/client.ts';
 import { generateKeyPair, loadPrivateKey, savePrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
+import { deviceAuthorization } from '../../src/device/contract.ts';
 import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { type AdminKey, signAsAdmin, signRelease } from '../../src/ledger/index.ts';
 import type { ReleaseBody, Transaction } from '../../src/ledger/types.ts';
@@ -204,4 +205,37 @@ export function honestValidators(net: TestNetwork, except: readonly number[] = [
   const urls: string[] = [];
   for (let v = 0; v < net.n; v++) if (!except.includes(v)) urls.push(net.apiUrl(v));
   return urls;
+}
+
+/** A request to a validator signed as the device (the header of src/device/contract.ts). */
+export async function signedRequest(
+  net: TestNetwork,
+  validator: number,
+  device: TestDevice,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string }> {
+  const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body), 'utf8');
+  const authorization = deviceAuthorization(
+    {
+      chainId: net.init.genesis.chainId,
+      deviceId: device.id,
+      method,
+      path,
+      sha256: sha256Hex(bytes),
+      timestampMs: Date.now(),
+    },
+    device.key,
+  );
+  const response = await fetch(`${net.apiUrl(validator)}${path}`, {
+    method,
+    headers: {
+      authorization,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: bytes }),
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { status: response.status, text: await response.text() };
 }
