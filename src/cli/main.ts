@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerApprove } from './commands/approve.ts';
 import { registerConfigServer } from './commands/config-server.ts';
+import { registerDevices } from './commands/devices.ts';
 import { registerDevice } from './commands/device.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerSim(program);
   registerPublish(program);
   registerApprove(program);
+  registerDevices(program);
   return program;
 }
 

@@ -1,0 +1,398 @@
+/**
+ * `configchain devices enroll|revoke|list`: the device registry on the ledger.
+ *
+ * enroll and revoke are transactions signed by one admin (signAsAdmin), submitted and waited for.
+ * enroll takes the device's public key from --public-key, or from the device's own folder in the
+ * network directory (DIR/devices/<id>/device.key and device.json, as init writes them), creating
+ * that folder with a new key when it is missing; device.json then names the enrolled target, so
+ * the device agent follows what the ledger says. list reads GET /v1/devices page by page.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import {
+  deviceGroupLengthMax,
+  deviceIdLengthMax,
+  devicesPageMax,
+  revokeReasonLengthMax,
+} from '../../constants.ts';
+import { generateKeyPair, loadPrivateKey, publicKeyFromHex, savePrivateKey } from '../../crypto/ed25519.ts';
+import type { DeviceId, Height, PublicKeyHex, TargetName, TxId } from '../../encoding/brand.ts';
+import {
+  type DeviceEnrollBody,
+  type DeviceEntry,
+  type DeviceRevokeBody,
+  type Genesis,
+  signAsAdmin,
+} from '../../ledger/index.ts';
+import { paths } from '../../node/layout.ts';
+import {
+  adminKeyIds,
+  loadAdminKey,
+  loadNetworkGenesis,
+  OperatorError,
+  type Print,
+  runAction,
+  submitAndWait,
+  Validators,
+  writeJsonAtomic,
+} from './publish.ts';
+
+/** The device.json init writes: what the device agent needs to find its target and servers. */
+export interface DeviceFile {
+  readonly deviceId: string;
+  readonly publicKey: string;
+  readonly target: string;
+  readonly configServer: string;
+  readonly validators: readonly string[];
+  readonly [extra: string]: unknown;
+}
+
+export interface EnrollOptions {
+  readonly dir: string;
+  readonly id: string;
+  /** Default: the target in the device's device.json, else "default". */
+  readonly target?: string;
+  readonly group?: string;
+  /** The device's public key (hex); without it the key in DIR/devices/<id>/ is used or created. */
+  readonly publicKey?: string;
+  readonly admin?: string;
+  readonly node?: string;
+  readonly print: Print;
+}
+
+export interface DeviceTxResult {
+  readonly deviceId: string;
+  readonly txId: TxId;
+  readonly height: Height;
+}
+
+export interface EnrollResult extends DeviceTxResult {
+  readonly publicKey: string;
+  readonly target: string;
+  readonly group: string;
+  /** The device folder written or updated; null when --public-key named a key held elsewhere. */
+  readonly deviceDir: string | null;
+  readonly createdKey: boolean;
+}
+
+const NAME = /^[A-Za-z0-9._:@-]+$/;
+
+export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult> {
+  const dir = resolve(options.dir);
+  const genesis = loadNetworkGenesis(dir);
+  const deviceId = checkDeviceId(options.id);
+  const group = options.group ?? '';
+  if (group.length > deviceGroupLengthMax || !/^[A-Za-z0-9._:@-]*$/.test(group)) {
+    throw new OperatorError(
+      'GROUP_INVALID',
+      `--group must be at most ${deviceGroupLengthMax} characters of letters, digits and . _ : @ -, got ${JSON.stringify(group)}`,
+    );
+  }
+  const existing = readDeviceFile(dir, deviceId);
+  const target = options.target ?? existing?.target ?? 'default';
+  if (target.length < 1 || !NAME.test(target)) {
+    throw new OperatorError(
+      'TARGET_INVALID',
+      `--target must be a target name such as "default", got ${JSON.stringify(target)}`,
+    );
+  }
+  const admin = loadAdminKey(dir, genesis, options.admin ?? firstAdmin(dir, genesis));
+
+  let publicKey: string;
+  let createdKey = false;
+  let deviceDir: string | null = null;
+  if (options.publicKey !== undefined) {
+    publicKey = checkPublicKey(options.publicKey);
+  } else {
+    const key = deviceKey(dir, deviceId);
+    publicKey = key.publicKey;
+    createdKey = key.created;
+    deviceDir = resolve(paths.deviceFile(dir, deviceId), '..');
+  }
+
+  const body: DeviceEnrollBody = {
+    type: 'device-enroll',
+    chainId: genesis.chainId,
+    deviceId: deviceId as DeviceId,
+    publicKey: publicKey as PublicKeyHex,
+    group,
+    target: target as TargetName,
+  };
+  const validators = new Validators(genesis, options.node);
+  options.print(
+    `Enrolling device ${deviceId} (public key ${publicKey}) for target "${target}"${group === '' ? '' : `, group "${group}"`}, signed by ${admin.id}${createdKey ? `; created its key in ${deviceDir}` : ''}`,
+  );
+  const committed = await submitAndWait(
+    validators,
+    signAsAdmin(body, admin.id, admin.privateKey),
+    `enrollment of device ${deviceId}`,
+  );
+  // device.json follows the ledger, so the agent asks for the target it was enrolled for.
+  if (deviceDir !== null) writeDeviceFile(dir, genesis, deviceId, publicKey, target, existing);
+  options.print(`  committed in block ${committed.height}, tx ${committed.txId}`);
+  return {
+    deviceId,
+    publicKey,
+    target,
+    group,
+    deviceDir,
+    createdKey,
+    txId: committed.txId,
+    height: committed.height,
+  };
+}
+
+export interface RevokeOptions {
+  readonly dir: string;
+  readonly id: string;
+  readonly reason: string;
+  readonly admin?: string;
+  readonly node?: string;
+  readonly print: Print;
+}
+
+export async function revokeDevice(options: RevokeOptions): Promise<DeviceTxResult & { reason: string }> {
+  const dir = resolve(options.dir);
+  const genesis = loadNetworkGenesis(dir);
+  const deviceId = checkDeviceId(options.id);
+  if (options.reason.length > revokeReasonLengthMax) {
+    throw new OperatorError(
+      'REASON_TOO_LONG',
+      `--reason is ${options.reason.length} characters, at most ${revokeReasonLengthMax} fit; say it shorter`,
+    );
+  }
+  const admin = loadAdminKey(dir, genesis, options.admin ?? firstAdmin(dir, genesis));
+  const body: DeviceRevokeBody = {
+    type: 'device-revoke',
+    chainId: genesis.chainId,
+    deviceId: deviceId as DeviceId,
+    reason: options.reason,
+  };
+  options.print(`Revoking device ${deviceId} (${JSON.stringify(options.reason)}), signed by ${admin.id}`);
+  const committed = await submitAndWait(
+    new Validators(genesis, options.node),
+    signAsAdmin(body, admin.id, admin.privateKey),
+    `revocation of device ${deviceId}`,
+  );
+  options.print(`  committed in block ${committed.height}, tx ${committed.txId}`);
+  return { deviceId, reason: options.reason, txId: committed.txId, height: committed.height };
+}
+
+/** Every device of the registry, read page by page (bounded by `max`). */
+export async function listDevices(
+  dir: string,
+  node: string | undefined,
+  max = 100 * devicesPageMax,
+): Promise<DeviceEntry[]> {
+  const genesis = loadNetworkGenesis(resolve(dir));
+  const validators = new Validators(genesis, node);
+  const devices: DeviceEntry[] = [];
+  let after: string | null = null;
+  do {
+    const cursor: string | null = after;
+    const page: { devices: readonly unknown[]; next: string | null } = await validators.use(
+      'listing devices',
+      async (c) => {
+        const answer = await c.call('devices', {
+          query: cursor === null ? { limit: devicesPageMax } : { after: cursor, limit: devicesPageMax },
+        });
+        return answer.body;
+      },
+    );
+    devices.push(...(page.devices as unknown as DeviceEntry[]));
+    after = page.next;
+  } while (after !== null && devices.length < max);
+  return devices;
+}
+
+/** The registry as a table: one line per device. */
+export function deviceTable(devices: readonly DeviceEntry[]): string[] {
+  const rows = devices.map((d) => [
+    d.deviceId,
+    d.status,
+    d.target,
+    d.group === '' ? '-' : d.group,
+    String(d.enrolledAt),
+    d.lastReport === null
+      ? '-'
+      : `v${d.lastReport.version} ${d.lastReport.status} at ${d.lastReport.height} (seq ${d.lastSeq})`,
+    `${d.publicKey.slice(0, 16)}...`,
+  ]);
+  const header = ['DEVICE', 'STATUS', 'TARGET', 'GROUP', 'ENROLLED AT', 'LAST REPORT', 'PUBLIC KEY'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function checkDeviceId(id: string): string {
+  if (id.length < 1 || id.length > deviceIdLengthMax || !NAME.test(id)) {
+    throw new OperatorError(
+      'DEVICE_ID_INVALID',
+      `--id must be 1-${deviceIdLengthMax} characters of letters, digits and . _ : @ -, got ${JSON.stringify(id)}`,
+    );
+  }
+  return id;
+}
+
+function checkPublicKey(hex: string): string {
+  const value = hex.trim().toLowerCase();
+  try {
+    if (!/^[0-9a-f]{64}$/.test(value)) throw new Error('not 64 hex characters');
+    publicKeyFromHex(value);
+  } catch (err) {
+    throw new OperatorError(
+      'PUBLIC_KEY_INVALID',
+      `--public-key must be a raw Ed25519 public key as 64 hex characters (${(err as Error).message}); device.json's publicKey has that form`,
+    );
+  }
+  return value;
+}
+
+function firstAdmin(dir: string, genesis: Genesis): string {
+  const id = adminKeyIds(dir, genesis)[0];
+  if (id === undefined) {
+    throw new OperatorError(
+      'ADMIN_KEY_MISSING',
+      `no admin key of this network is in ${paths.adminsDir(dir)}; put one there (mode 0600) or name one with --admin`,
+    );
+  }
+  return id;
+}
+
+/** The device's key in its folder, created (mode 0600) when there is none. */
+function deviceKey(dir: string, deviceId: string): { publicKey: string; created: boolean } {
+  const file = paths.deviceKey(dir, deviceId);
+  if (existsSync(file)) return { publicKey: loadPrivateKey(file).publicKeyHex, created: false };
+  const pair = generateKeyPair();
+  savePrivateKey(file, pair.privateKey);
+  return { publicKey: pair.publicKeyHex, created: true };
+}
+
+function readDeviceFile(dir: string, deviceId: string): DeviceFile | null {
+  const file = paths.deviceFile(dir, deviceId);
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DeviceFile;
+  } catch (err) {
+    throw new OperatorError(
+      'DEVICE_FILE_INVALID',
+      `${file} is not JSON (${(err as Error).message}); fix or delete it (enroll writes a new one)`,
+    );
+  }
+}
+
+function writeDeviceFile(
+  dir: string,
+  genesis: Genesis,
+  deviceId: string,
+  publicKey: string,
+  target: string,
+  existing: DeviceFile | null,
+): void {
+  const deviceFacing =
+    genesis.configSources.find((s) => s.role === 'device-facing') ?? genesis.configSources[0];
+  const file: DeviceFile = {
+    ...(existing ?? {}),
+    deviceId,
+    publicKey,
+    target,
+    configServer: existing?.configServer ?? deviceFacing?.url ?? '',
+    validators: existing?.validators ?? genesis.validators.map((v) => v.apiUrl),
+  };
+  writeJsonAtomic(paths.deviceFile(dir, deviceId), file);
+}
+
+export function registerDevices(program: Command): void {
+  const devices = program
+    .command('devices')
+    .description('the device registry: enroll, revoke and list devices');
+  const common = (cmd: Command) =>
+    cmd
+      .requiredOption('--dir <dir>', 'the network directory (its genesis.json, admins/ and devices/)')
+      .option('--node <url>', 'a validator API URL; default: every validator of genesis, in turn')
+      .option('--json', 'print the result as JSON only', false);
+
+  common(
+    devices
+      .command('enroll')
+      .description(
+        'enroll a device on the ledger (admin-signed); without --public-key uses or creates DIR/devices/<id>/device.key',
+      )
+      .requiredOption('--id <id>', 'the device id')
+      .option('--target <target>', 'the target the device follows; default: device.json\'s, else "default"')
+      .option('--group <group>', 'rollout group', '')
+      .option('--public-key <hex>', "the device's Ed25519 public key (64 hex characters)")
+      .option('--admin <id>', 'the admin who signs; default: the first admin key in DIR/admins'),
+  ).action(
+    (opts: {
+      dir: string;
+      id: string;
+      target?: string;
+      group: string;
+      publicKey?: string;
+      admin?: string;
+      node?: string;
+      json: boolean;
+    }) =>
+      runAction('devices enroll', async () => {
+        const result = await enrollDevice({
+          dir: opts.dir,
+          id: opts.id,
+          group: opts.group,
+          ...(opts.target !== undefined ? { target: opts.target } : {}),
+          ...(opts.publicKey !== undefined ? { publicKey: opts.publicKey } : {}),
+          ...(opts.admin !== undefined ? { admin: opts.admin } : {}),
+          ...(opts.node !== undefined ? { node: opts.node } : {}),
+          print: opts.json ? () => {} : (line) => console.log(line),
+        });
+        if (opts.json) console.log(JSON.stringify(result, null, 2));
+      }),
+  );
+
+  common(
+    devices
+      .command('revoke')
+      .description(
+        'revoke a device on the ledger (admin-signed): validators then refuse its requests and reports',
+      )
+      .requiredOption('--id <id>', 'the device id')
+      .requiredOption('--reason <text>', 'why, kept on the ledger')
+      .option('--admin <id>', 'the admin who signs; default: the first admin key in DIR/admins'),
+  ).action(
+    (opts: { dir: string; id: string; reason: string; admin?: string; node?: string; json: boolean }) =>
+      runAction('devices revoke', async () => {
+        const result = await revokeDevice({
+          dir: opts.dir,
+          id: opts.id,
+          reason: opts.reason,
+          ...(opts.admin !== undefined ? { admin: opts.admin } : {}),
+          ...(opts.node !== undefined ? { node: opts.node } : {}),
+          print: opts.json ? () => {} : (line) => console.log(line),
+        });
+        if (opts.json) console.log(JSON.stringify(result, null, 2));
+      }),
+  );
+
+  common(devices.command('list').description('list the device registry (GET /v1/devices)')).action(
+    (opts: { dir: string; node?: string; json: boolean }) =>
+      runAction('devices list', async () => {
+        const list = await listDevices(opts.dir, opts.node);
+        if (opts.json) {
+          console.log(JSON.stringify(list, null, 2));
+          return;
+        }
+        if (list.length === 0) {
+          console.log(
+            'No devices are enrolled; enroll one with configchain devices enroll --dir DIR --id ID',
+          );
+          return;
+        }
+        for (const line of deviceTable(list)) console.log(line);
+      }),
+  );
+}
