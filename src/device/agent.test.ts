@@ -211,9 +211,9 @@ describe('runRound (proof mode)', () => {
     assert.equal(roundSucceeded(first), false);
     for (const s of seen) {
       assert.equal(s.nextSeq, 2, 'seq 1 was recorded as used before the report left');
-      assert.equal((s.pendingReport?.body as DeviceReportBody).seq, 1);
+      assert.equal((s.pendingReport?.body as DeviceReportBody | undefined)?.seq, 1);
     }
-    assert.equal((state(dir).pendingReport?.body as DeviceReportBody).seq, 1);
+    assert.equal((state(dir).pendingReport?.body as DeviceReportBody | undefined)?.seq, 1);
 
     validatorsUp = true;
     fake.reports.length = 0;
