@@ -153,6 +153,28 @@ export const replicaTickMs = 10;
  */
 export const nodeBatchWaitMs = 1;
 
+// Operators' tools (src/ops): commands that verify what they print, and chain export files
+/** Blocks an operator command asks a validator for in one GET /v1/blocks page. */
+export const opsBlocksPageSize = apiBlocksPageMax;
+/** Verified blocks a chain reader keeps in memory (the newest ones). */
+export const opsVerifiedBlocksCachedMax = 1024;
+/** How long an operator command waits for one answer of a validator. */
+export const opsRequestTimeoutMs = 10_000;
+/** How long an operator command waits for a validator's /health or /v1/status when it probes a network. */
+export const opsProbeTimeoutMs = 1500;
+/** Devices named one by one in a status or history answer; beyond it only counts are given. */
+export const opsDevicesListedMax = 1000;
+/** Transactions one `configchain audit` lists at most (--limit may ask for fewer). */
+export const opsAuditEntriesMax = 100_000;
+/** Bytes of one configuration content that show and diff read into memory. */
+export const opsContentBytesMax = 64 * 1024 * 1024;
+/** Lines per side that `configchain diff` compares. */
+export const opsDiffLinesMax = 200_000;
+/** Changed lines (insertions plus deletions) beyond which diff gives up and says so: its memory grows with their square. */
+export const opsDiffEditsMax = 4000;
+/** Bytes of one line of a chain export file (a block of blockBytesMax, its certificate and JSON overhead). */
+export const exportLineBytesMax = 2 * blockBytesMax + 1024 * 1024;
+
 // Simulator (src/sim): the budget of one simulated run and of a batch
 /** Events the simulator's agenda holds at once; beyond it a simulated message is dropped and counted. */
 export const simEventsQueuedMax = 200_000;

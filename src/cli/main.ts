@@ -4,14 +4,21 @@
  */
 import { Command } from 'commander';
 import { registerApprove } from './commands/approve.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerConfigServer } from './commands/config-server.ts';
-import { registerDevices } from './commands/devices.ts';
 import { registerDevice } from './commands/device.ts';
+import { registerDevices } from './commands/devices.ts';
+import { registerDiff } from './commands/diff.ts';
+import { registerExport } from './commands/export.ts';
+import { registerHistory } from './commands/history.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
 import { registerPublish } from './commands/publish.ts';
+import { registerShow } from './commands/show.ts';
 import { registerSim } from './commands/sim.ts';
+import { registerStatus } from './commands/status.ts';
 import { registerUp } from './commands/up.ts';
+import { registerVerifyChain } from './commands/verify-chain.ts';
 
 export function buildProgram(): Command {
   const program = new Command('configchain')
@@ -29,6 +36,13 @@ export function buildProgram(): Command {
   registerPublish(program);
   registerApprove(program);
   registerDevices(program);
+  registerAudit(program);
+  registerDiff(program);
+  registerExport(program);
+  registerHistory(program);
+  registerShow(program);
+  registerStatus(program);
+  registerVerifyChain(program);
   return program;
 }
 

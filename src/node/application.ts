@@ -273,6 +273,11 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
           reason: `config server offers ${body.sha256} as version ${offer.version} (${offer.size} bytes), not version ${body.version} (${body.size} bytes)`,
         };
       }
+      // A release's artifact is downloaded and hashed before this validator votes for it.
+      if (body.type === 'release') {
+        const artifact = await this.#configSource.checkArtifact(body.sha256, body.size);
+        if (!artifact.ok) return { valid: false, reason: artifact.reason };
+      }
     }
     return { valid: true };
   }

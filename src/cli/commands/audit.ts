@@ -1,0 +1,89 @@
+/**
+ * `configchain audit --since DATE`: every transaction in blocks from DATE on, in chain order, with
+ * its time, height, type, subject and signers, read from the chain verified from genesis.
+ */
+import type { Command } from 'commander';
+import { opsAuditEntriesMax } from '../../constants.ts';
+import {
+  addOpsOptions,
+  type CommandResult,
+  type OpsOptions,
+  openChain,
+  parseCount,
+  processIo,
+  runOps,
+  verifiedTip,
+} from '../../ops/command.ts';
+import { OpsError } from '../../ops/errors.ts';
+import type { AuditOutput } from '../../ops/schemas.ts';
+import { AuditCollector, isoTime, signerText } from '../../ops/views.ts';
+import { defaultNetworkDir } from './up.ts';
+
+interface AuditOptions extends OpsOptions {
+  readonly since: string;
+  readonly limit: string;
+}
+
+export function registerAudit(program: Command): void {
+  addOpsOptions(
+    program
+      .command('audit')
+      .description('every transaction since a date, in order, with who signed it, from the verified chain')
+      .requiredOption('--since <date>', 'ISO 8601 date or time, e.g. 2026-11-24 or 2026-11-24T17:00:00Z')
+      .option(
+        '--limit <n>',
+        `list at most this many transactions (at most ${opsAuditEntriesMax})`,
+        String(opsAuditEntriesMax),
+      ),
+    defaultNetworkDir,
+  ).action(async (opts: AuditOptions) => {
+    process.exitCode = await runOps('audit', processIo, opts.json, () => audit(opts));
+  });
+}
+
+/** Parses --since; a bare date means its midnight UTC (Date.parse's rule for date-only ISO forms). */
+export function parseSince(text: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}([T ].*)?$/.test(text) ? Date.parse(text) : Number.NaN;
+  if (!Number.isFinite(ms)) {
+    throw new OpsError(
+      'USAGE',
+      `--since ${JSON.stringify(text)} is not an ISO 8601 date or time; use e.g. 2026-11-24 or 2026-11-24T17:00:00Z`,
+    );
+  }
+  return ms;
+}
+
+async function audit(opts: AuditOptions): Promise<CommandResult> {
+  const sinceMs = parseSince(opts.since);
+  const limit = parseCount(opts.limit, '--limit');
+  if (limit < 1 || limit > opsAuditEntriesMax) {
+    throw new OpsError('USAGE', `--limit must be between 1 and ${opsAuditEntriesMax}`);
+  }
+  const { genesis, nodeUrl, reader } = await openChain(opts);
+  const collector = new AuditCollector(sinceMs, limit);
+  await reader.sync((block) => collector.onBlock(block));
+  const data: AuditOutput = {
+    chainId: genesis.chainId,
+    node: nodeUrl,
+    verified: verifiedTip(reader),
+    since: isoTime(sinceMs),
+    entries: collector.entries as AuditOutput['entries'],
+    omitted: collector.omitted,
+  };
+  return { data, text: render(data) };
+}
+
+function render(d: AuditOutput): string {
+  const out = [
+    `Transactions since ${d.since} on chain ${d.chainId}, verified from genesis to block ${d.verified.height} (${d.verified.time}), read from ${d.node}`,
+  ];
+  if (d.entries.length === 0) out.push('None.');
+  for (const e of d.entries) {
+    out.push(
+      `${e.time}  block ${e.height} #${e.index}  ${e.type}  ${e.subject}  signed by ${signerText(e.signers)}`,
+      `    ${e.detail}  (tx ${e.txId})`,
+    );
+  }
+  if (d.omitted > 0) out.push(`... and ${d.omitted} more (raise --limit)`);
+  return `${out.join('\n')}\n`;
+}
