@@ -136,6 +136,10 @@ export const artifactFetchTimeoutMs = 60_000;
 export const contentPendingBytesMax = 64 * 1024 * 1024;
 /** Content copies waiting to be fetched in the background (releases this node did not fetch). */
 export const contentBackfillQueueMax = 4096;
+/** Media types of released content a node remembers, for the content-type of the copies it serves. */
+export const contentMediaTypesCachedMax = 16_384;
+/** Attempts to fetch one missed content copy in the background before giving up (until restart). */
+export const contentBackfillAttemptsMax = 8;
 /** Device public keys parsed once and kept for request signature checks. */
 export const deviceKeysCachedMax = 4096;
 /** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */

@@ -93,3 +93,105 @@ describe('ConfigSourceClient', () => {
     silent.close();
   });
 });
+
+/**
+ * A stand-in config server for artifacts: "good" content under its hash, "liar" content under
+ * another hash, and an endless stream under a third; it counts the bytes each answer wrote.
+ */
+function fakeArtifactServer() {
+  const good = Buffer.from('mode=fast\n'.repeat(100), 'utf8');
+  const goodHash = sha256Hex(good);
+  const claimedHash = sha256Hex('what the release says');
+  const endlessHash = sha256Hex('endless');
+  const sent = { endless: 0, requests: 0 };
+  const server = createServer((req, res) => {
+    sent.requests++;
+    if (req.url === `/v1/artifacts/${goodHash}`) {
+      res.writeHead(200, { 'content-length': good.length }).end(good);
+    } else if (req.url === `/v1/artifacts/${claimedHash}`) {
+      res.writeHead(200).end(Buffer.from('something else entirely', 'utf8'));
+    } else if (req.url === `/v1/artifacts/${endlessHash}`) {
+      res.writeHead(200);
+      const chunk = Buffer.alloc(16 * 1024, 120);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) sent.endless += chunk.length;
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('close', () => undefined);
+      pump();
+    } else {
+      res.writeHead(404).end('{}');
+    }
+  });
+  return { server, good, goodHash, claimedHash, endlessHash, sent };
+}
+
+describe('ConfigSourceClient.checkArtifact', () => {
+  const fake = fakeArtifactServer();
+  let base: string;
+  before(async () => {
+    await new Promise<void>((done) => fake.server.listen(0, '127.0.0.1', () => done()));
+    base = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    fake.server.closeAllConnections();
+    fake.server.close();
+  });
+
+  it('accepts matching content once, caches the verdict and keeps small content for the copy', async () => {
+    const client = new ConfigSourceClient({ baseUrl: base, keepContentBytesMax: 4096 });
+    const before = fake.sent.requests;
+    const verdicts = await Promise.all(
+      Array.from({ length: 5 }, () => client.checkArtifact(fake.goodHash, fake.good.length)),
+    );
+    assert.ok(verdicts.every((v) => v.ok));
+    assert.deepEqual(await client.checkArtifact(fake.goodHash, fake.good.length), { ok: true });
+    assert.equal(fake.sent.requests - before, 1, 'one download for all the checks');
+    assert.deepEqual(client.takeContent(fake.goodHash), fake.good);
+    assert.equal(client.takeContent(fake.goodHash), undefined, 'handed over once');
+    client.close();
+  });
+
+  it('refuses a wrong size or content as definite, and a missing artifact as not definite', async () => {
+    const client = new ConfigSourceClient({ baseUrl: base });
+    const short = await client.checkArtifact(fake.goodHash, fake.good.length + 1);
+    assert.equal(short.ok, false);
+    assert.equal(!short.ok && short.definite, true);
+    assert.match(!short.ok ? short.reason : '', /bytes/);
+    const lie = await client.checkArtifact(fake.claimedHash, 'something else entirely'.length);
+    assert.equal(!lie.ok && lie.definite, true);
+    assert.match(!lie.ok ? lie.reason : '', /hashing to/);
+    const missing = await client.checkArtifact(sha256Hex('never uploaded'), 3);
+    assert.equal(!missing.ok && !missing.definite, true);
+    assert.match(!missing.ok ? missing.reason : '', /does not hold/);
+    const tooBig = await new ConfigSourceClient({ baseUrl: base, artifactBytesMax: 10 }).checkArtifact(
+      fake.goodHash,
+      fake.good.length,
+    );
+    assert.match(!tooBig.ok ? tooBig.reason : '', /artifact limit/);
+    client.close();
+  });
+
+  it('stops reading endless data at the release size', async () => {
+    const client = new ConfigSourceClient({ baseUrl: base });
+    const size = 64 * 1024;
+    const verdict = await client.checkArtifact(fake.endlessHash, size);
+    assert.equal(!verdict.ok && verdict.definite, true);
+    assert.match(!verdict.ok ? verdict.reason : '', /more than the release's 65536 bytes/);
+    // The server could only push what the socket buffers held before the client hung up.
+    await new Promise((done) => setTimeout(done, 50));
+    assert.ok(
+      fake.sent.endless < 16 * 1024 * 1024,
+      `the server wrote ${fake.sent.endless} bytes, not endlessly`,
+    );
+    client.close();
+  });
+
+  it('reports an unreachable server as not definite', async () => {
+    const client = new ConfigSourceClient({ baseUrl: 'http://127.0.0.1:1' });
+    const verdict = await client.checkArtifact(fake.goodHash, fake.good.length);
+    assert.equal(!verdict.ok && !verdict.definite, true);
+    assert.match(!verdict.ok ? verdict.reason : '', /unreachable/);
+    client.close();
+  });
+});

@@ -4,13 +4,23 @@
  * validateHash flow both ask it. Offers are immutable on a config server (a (target, version)
  * never changes content), so a positive answer is cached for good (bounded); a miss is asked
  * again next time, and concurrent questions about one hash share one request.
+ *
+ * Releases go further (checkArtifact): before voting for a block with a release, the validator
+ * downloads the artifact itself, streaming, aborts as soon as more bytes arrive than the release
+ * says (or policy.artifactBytesMax allows), hashes it, and accepts only when hash and size match.
+ * Definite verdicts are cached per (sha256, size), bounded; content small enough to copy is kept
+ * until its release commits (takeContent), so the node stores its copy without a second download.
  */
+import { createHash } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import {
+  artifactFetchTimeoutMs,
+  artifactVerdictsCachedMax,
   configSourceFetchTimeoutMs,
   configSourceOffersCachedMax,
   configSourcePageRefetchMsMin,
   configSourcePageVersions,
+  contentPendingBytesMax,
 } from '../constants.ts';
 import { isHash32Hex } from '../encoding/brand.ts';
 
@@ -29,6 +39,27 @@ export type LookupResult =
 export interface ConfigSourceOptions {
   readonly baseUrl: string;
   readonly timeoutMs?: number;
+  /** The largest artifact fetched (genesis policy.artifactBytesMax); no limit beyond the release's size when absent. */
+  readonly artifactBytesMax?: number;
+  /** Fetched artifacts up to this size are kept for takeContent (policy.contentCopyBytesMax); 0 keeps none. */
+  readonly keepContentBytesMax?: number;
+  /** The whole download of one artifact must finish within this; artifactFetchTimeoutMs by default. */
+  readonly artifactTimeoutMs?: number;
+}
+
+/**
+ * The verdict on a release's artifact: it matches (hash and size), or why not. `definite` is true
+ * when config server B answered and the artifact is wrong (cached: content under a hash never
+ * changes); false when B could not be asked or does not hold it (asked again next time).
+ */
+export type ArtifactVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly definite: boolean; readonly reason: string };
+
+/** A download's outcome: the verdict, and the bytes when they matched and were kept. */
+interface Download {
+  readonly verdict: ArtifactVerdict;
+  readonly bytes: Buffer | undefined;
 }
 
 /** The largest version-list answer read from a config server (a filtered list is tiny). */
@@ -43,10 +74,190 @@ export class ConfigSourceClient {
   private readonly pageFetchedMs = new Map<string, number>();
   /** Keep-alive connections: a lookup is on the path of every new hash, so no handshake per ask. */
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly artifactBytesMax: number;
+  private readonly keepContentBytesMax: number;
+  private readonly artifactTimeoutMs: number;
+  /** Definite verdicts by "sha256/size" (FIFO-bounded). */
+  private readonly verdicts = new Map<string, ArtifactVerdict>();
+  private readonly downloads = new Map<string, Promise<Download>>();
+  /** Matching content kept until its release commits, by sha256 (bounded by bytes). */
+  private readonly kept = new Map<string, Buffer>();
+  private keptBytes = 0;
 
   constructor(options: ConfigSourceOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? configSourceFetchTimeoutMs;
+    this.artifactBytesMax = options.artifactBytesMax ?? Number.MAX_SAFE_INTEGER;
+    this.keepContentBytesMax = options.keepContentBytesMax ?? 0;
+    this.artifactTimeoutMs = options.artifactTimeoutMs ?? artifactFetchTimeoutMs;
+  }
+
+  /**
+   * Downloads the artifact with this hash from the config server and checks that it is exactly
+   * `size` bytes hashing to `sha256`. Never throws; never reads past the size; concurrent checks
+   * of one artifact share one download; definite verdicts are cached.
+   */
+  async checkArtifact(sha256: string, size: number): Promise<ArtifactVerdict> {
+    const key = `${sha256}/${size}`;
+    const known = this.verdicts.get(key);
+    if (known !== undefined) return known;
+    return (await this.download(sha256, size)).verdict;
+  }
+
+  /**
+   * Matching content of at most keepContentBytesMax bytes that checkArtifact downloaded, handed
+   * over once (the node stores it when the release commits).
+   */
+  takeContent(sha256: string): Buffer | undefined {
+    const bytes = this.kept.get(sha256);
+    if (bytes === undefined) return undefined;
+    this.kept.delete(sha256);
+    this.keptBytes -= bytes.length;
+    return bytes;
+  }
+
+  /**
+   * Downloads and checks content for a copy (a node that missed it, e.g. after state transfer):
+   * the bytes when they match, else the verdict saying why not.
+   */
+  async fetchContent(sha256: string, size: number): Promise<Buffer | ArtifactVerdict> {
+    const kept = this.takeContent(sha256);
+    if (kept !== undefined && kept.length === size) return kept;
+    const result = await this.download(sha256, size, true);
+    if (result.bytes !== undefined) {
+      this.takeContent(sha256);
+      return result.bytes;
+    }
+    return result.verdict;
+  }
+
+  private download(sha256: string, size: number, keep = false): Promise<Download> {
+    const key = `${sha256}/${size}`;
+    const running = this.downloads.get(key);
+    if (running !== undefined) return running;
+    const fetching = this.fetchArtifact(sha256, size, keep || size <= this.keepContentBytesMax).then(
+      (result) => {
+        if (result.verdict.ok || result.verdict.definite) this.rememberVerdict(key, result.verdict);
+        if (result.bytes !== undefined) this.keep(sha256, result.bytes);
+        return result;
+      },
+    );
+    const shared = fetching.finally(() => this.downloads.delete(key));
+    this.downloads.set(key, shared);
+    return shared;
+  }
+
+  private rememberVerdict(key: string, verdict: ArtifactVerdict): void {
+    if (!this.verdicts.has(key) && this.verdicts.size >= artifactVerdictsCachedMax) {
+      const oldest = this.verdicts.keys().next();
+      if (oldest.done !== true) this.verdicts.delete(oldest.value);
+    }
+    this.verdicts.set(key, verdict);
+  }
+
+  private keep(sha256: string, bytes: Buffer): void {
+    if (this.kept.has(sha256) || bytes.length > contentPendingBytesMax) return;
+    // Forget the oldest kept content first: the node then fetches it again after the commit.
+    while (this.keptBytes + bytes.length > contentPendingBytesMax) {
+      const oldest = this.kept.keys().next();
+      if (oldest.done === true) break;
+      this.takeContent(oldest.value);
+    }
+    this.kept.set(sha256, bytes);
+    this.keptBytes += bytes.length;
+  }
+
+  /** One streaming GET /v1/artifacts/:sha256, hashed as it arrives, aborted past the size. */
+  private fetchArtifact(sha256: string, size: number, keepBytes: boolean): Promise<Download> {
+    const where = `config server ${this.baseUrl}`;
+    const definite = (reason: string): Download => ({
+      verdict: { ok: false, definite: true, reason },
+      bytes: undefined,
+    });
+    const later = (reason: string): Download => ({
+      verdict: { ok: false, definite: false, reason },
+      bytes: undefined,
+    });
+    if (!isHash32Hex(sha256)) return Promise.resolve(definite(`${sha256} is not a SHA-256 in hex`));
+    if (!Number.isSafeInteger(size) || size < 0 || size > this.artifactBytesMax) {
+      return Promise.resolve(
+        definite(
+          `the release's size ${size} is above the network's artifact limit of ${this.artifactBytesMax} bytes`,
+        ),
+      );
+    }
+    const url = new URL(`${this.baseUrl}/v1/artifacts/${sha256}`);
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (result: Download) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        resolve(result);
+      };
+      const req = httpRequest(url, { method: 'GET', agent: this.agent, timeout: this.timeoutMs }, (res) => {
+        if (res.statusCode === 404) {
+          res.resume();
+          finish(
+            later(`${where} does not hold artifact ${sha256}; upload it there, then the release can commit`),
+          );
+          return;
+        }
+        if (res.statusCode !== 200) {
+          res.resume();
+          finish(later(`${where} answered ${res.statusCode} for artifact ${sha256}`));
+          return;
+        }
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared !== size) {
+          req.destroy();
+          finish(
+            definite(`${where} serves artifact ${sha256} as ${declared} bytes, but the release says ${size}`),
+          );
+          return;
+        }
+        const hash = createHash('sha256');
+        const chunks: Buffer[] = [];
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > size) {
+            // Endless or oversized data: stop reading at the release's size.
+            req.destroy();
+            finish(definite(`${where} sent more than the release's ${size} bytes for artifact ${sha256}`));
+            return;
+          }
+          hash.update(chunk);
+          if (keepBytes) chunks.push(chunk);
+        });
+        res.on('end', () => {
+          if (received !== size) {
+            finish(
+              definite(
+                `${where} sent ${received} bytes for artifact ${sha256}, but the release says ${size}`,
+              ),
+            );
+            return;
+          }
+          const actual = hash.digest('hex');
+          if (actual !== sha256) {
+            finish(definite(`${where} serves content hashing to ${actual} under artifact ${sha256}`));
+            return;
+          }
+          finish({ verdict: { ok: true }, bytes: keepBytes ? Buffer.concat(chunks) : undefined });
+        });
+        res.on('error', (error) => finish(later(`${where} broke off artifact ${sha256}: ${error.message}`)));
+      });
+      const deadline = setTimeout(
+        () => req.destroy(new Error(`the download took longer than ${this.artifactTimeoutMs} ms`)),
+        this.artifactTimeoutMs,
+      );
+      req.on('timeout', () => req.destroy(new Error(`no data for ${this.timeoutMs} ms`)));
+      req.on('error', (error) =>
+        finish(later(`${where} is unreachable for artifact ${sha256} (${error.message})`)),
+      );
+      req.end();
+    });
   }
 
   /** A cached answer only (no I/O): the offer if known. */

@@ -116,7 +116,11 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     if (validatorSource === undefined) {
       throw new NodeStartError('NODE_START', 'genesis names no validator-facing config source', { dir, id });
     }
-    const configSource = new ConfigSourceClient({ baseUrl: validatorSource.url });
+    const configSource = new ConfigSourceClient({
+      baseUrl: validatorSource.url,
+      artifactBytesMax: genesis.policy.artifactBytesMax,
+      keepContentBytesMax: genesis.policy.contentCopyBytesMax,
+    });
     const txChecker = new TxSignatureChecker(genesis);
     const app = new LedgerApp({
       genesis,

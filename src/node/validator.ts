@@ -64,6 +64,7 @@ import type { Transport } from '../net/transport.ts';
 import type { Store, StoredBlock, TargetHistoryItem } from '../storage/store.ts';
 import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
 import type { ConfigSourceClient } from './config-source.ts';
+import { ContentKeeper } from './content.ts';
 import type { NodeMessage, ReplicaDriver } from './driver.ts';
 import { sanitizeCertifiedBlocks, sanitizeConsensusMessage } from './messages.ts';
 import type { NodeMetrics } from './metrics.ts';
@@ -134,8 +135,7 @@ export class ValidatorNode implements NodeFacade {
   readonly #peerQueues = new Map<number, Promise<void>>();
   readonly #consensusVerifier: ConsensusVerifier | undefined;
   readonly #blockListeners = new Set<(event: BlockEvent) => void>();
-  /** Media types of released content by hash, for the content-type of the copies served. */
-  readonly #contentTypes = new Map<string, string>();
+  readonly #content: ContentKeeper;
 
   constructor(options: ValidatorNodeOptions) {
     this.genesis = options.genesis;
@@ -150,6 +150,12 @@ export class ValidatorNode implements NodeFacade {
     this.#log = options.logger;
     this.#validateTimeoutMs = options.validateTimeoutMs ?? validateHashTimeoutMs;
     this.#consensusVerifier = options.consensusVerifier;
+    this.#content = new ContentKeeper({
+      genesis: options.genesis,
+      store: options.store,
+      configSource: options.configSource,
+      logger: options.logger.child({ part: 'content' }),
+    });
   }
 
   attach(driver: ReplicaDriver): void {
@@ -345,7 +351,7 @@ export class ValidatorNode implements NodeFacade {
   content(sha256: Hash32Hex): ContentCopy | undefined {
     const bytes = this.#store.getContent(sha256);
     if (bytes === null) return undefined;
-    return { sha256, bytes, mediaType: this.#contentTypes.get(sha256) ?? 'application/octet-stream' };
+    return { sha256, bytes, mediaType: this.#content.mediaType(sha256) ?? 'application/octet-stream' };
   }
 
   onBlock(listener: (event: BlockEvent) => void): () => void {
@@ -509,6 +515,10 @@ export class ValidatorNode implements NodeFacade {
 
   /** Hands a transaction to the local replica and gossips it to every other validator. */
   private submitToConsensus(tx: Transaction): void {
+    const body = tx.body;
+    if (body.type === 'release' && body.content === undefined) {
+      void this.#configSource.checkArtifact(body.sha256, body.size);
+    }
     this.#app.noteTx(tx);
     this.#transport.broadcast({ kind: 'tx', tx } satisfies NodeMessage);
     this.#driver?.push({ kind: 'request', request: tx });
@@ -520,6 +530,7 @@ export class ValidatorNode implements NodeFacade {
   onCommitted(state: BlockState, block: NodeBlock, _certificate: CommitCertificate): void {
     this.#metrics.committedBlocks.inc();
     this.#metrics.committedTxs.inc(block.txs.length);
+    this.#content.onCommitted(block.txs);
     if (this.#blockListeners.size > 0) {
       const event: BlockEvent = {
         height: state.header.height,
@@ -671,6 +682,10 @@ export class ValidatorNode implements NodeFacade {
         this.#app.committed.state.target(body.target)?.version ?? 0,
       );
     }
+    // Start the release's download now, so the vote on its block need not wait for all of it.
+    if (body.type === 'release' && body.content === undefined) {
+      void this.#configSource.checkArtifact(body.sha256, body.size);
+    }
     void this.#txChecker.check(id, tx, this.#app.committed.state).then((ok) => {
       if (!ok) return;
       this.#app.noteTx(tx);
@@ -690,6 +705,7 @@ export class ValidatorNode implements NodeFacade {
 
   /** Answers every waiter with 'unavailable' (the node is shutting down). */
   close(): void {
+    this.#content.close();
     for (const pending of [...this.#validations.values()]) {
       this.finishValidation(pending, { outcome: 'unavailable', reason: 'the validator is shutting down' });
     }
