@@ -6,9 +6,15 @@ cd "$(dirname "$0")/.."
 shopt -s globstar nullglob
 echo "== typecheck"
 npx tsc --noEmit -p tsconfig.json
+npx tsc --noEmit -p web/tsconfig.json
+npx tsc --noEmit -p web/tsconfig.node.json
 echo "== lint"
 npx biome check .
+# web/ has its own biome.json (the root one extended, minus the build output).
+(cd web && npx biome check .)
 bash scripts/ensure-system-deps.sh
+echo "== build the dashboard (web/dist, served at /ui; the browser tests use it)"
+npm run --silent build:web
 files=(src/**/*.test.ts test/**/*.test.ts)
 echo "== tests (${#files[@]} files)"
 exec node --import tsx --test --test-concurrency=2 --test-reporter=spec "${files[@]}"

@@ -6,6 +6,7 @@
 import { ApiClient, ApiRequestError } from '../../src/api/client.ts';
 import { routePath, routes } from '../../src/api/routes.ts';
 import { apiBlocksPageMax, uiScanBlocksMax } from '../../src/constants.ts';
+import { sha256Hex } from './verify.ts';
 
 export const api = new ApiClient(window.location.origin, { timeoutMs: 8000 });
 
@@ -41,8 +42,8 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof ApiRequestError && err.status === 404 && err.code !== 'ROUTE_NOT_FOUND';
 }
 
-/** The content copy this validator holds, as text; undefined when it holds none. */
-export async function contentText(sha256: string): Promise<string | undefined> {
+/** The content copy this validator holds; undefined when it holds none. */
+export async function contentBytes(sha256: string): Promise<Uint8Array | undefined> {
   const url = routePath(routes.content.url, { sha256 });
   const response = await fetch(url, { signal: AbortSignal.timeout(8000) });
   if (response.status === 404) {
@@ -53,7 +54,37 @@ export async function contentText(sha256: string): Promise<string | undefined> {
     return undefined;
   }
   if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
-  return response.text();
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+export type ContentSource = 'copy' | 'inline';
+
+/**
+ * A version's content as text: this validator's copy, or else the content carried inline by the
+ * release transaction itself (hashed here before it is trusted). Undefined when neither exists
+ * (an attested hash whose bytes only the config servers have).
+ */
+export async function versionText(entry: {
+  readonly sha256: string;
+  readonly source: string;
+  readonly txId: string;
+}): Promise<{ text: string; from: ContentSource } | undefined> {
+  const copy = await contentBytes(entry.sha256);
+  if (copy !== undefined) {
+    if ((await sha256Hex(copy)) !== entry.sha256) {
+      throw new Error(`this validator's copy of ${entry.sha256} does not hash to it: the copy is damaged`);
+    }
+    return { text: new TextDecoder().decode(copy), from: 'copy' };
+  }
+  if (entry.source !== 'release') return undefined;
+  const tx = await api.tx(entry.txId);
+  const inline = (tx.tx.body as { content?: unknown }).content;
+  if (typeof inline !== 'string') return undefined;
+  const bytes = Uint8Array.from(atob(inline), (c) => c.charCodeAt(0));
+  if ((await sha256Hex(bytes)) !== entry.sha256) {
+    throw new Error(`the inline content of release ${entry.txId} does not hash to ${entry.sha256}`);
+  }
+  return { text: new TextDecoder().decode(bytes), from: 'inline' };
 }
 
 /** HEAD /v1/content/:sha256 on one validator: does it hold a copy? Null when it cannot be asked. */

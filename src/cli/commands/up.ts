@@ -200,6 +200,7 @@ export async function up(options: UpOptions): Promise<number> {
         `  config server ${s.id} (${s.role})  ${configServerUrl(network, s.id)}/v1/targets/default/versions`,
       );
     }
+    say(`  dashboard  ${validatorUrls[0]}/ui/  (every validator serves it at /ui)`);
     say(`  network directory ${dir}`);
 
     let demoOk = true;

@@ -6,13 +6,13 @@
 import { useEffect, useMemo, useState } from 'react';
 import {
   api,
-  contentText,
   explain,
   holdsContent,
   isNotFound,
   knownTargets,
   type TargetHistory,
   type Validators,
+  versionText,
 } from '../api.ts';
 import { type DiffRow, sideBySide } from '../diff.ts';
 import { useLive } from '../live.tsx';
@@ -235,8 +235,20 @@ function HistoryTable({
         <tbody>
           {entries.map((e) => {
             const row = holders.get(e.sha256);
-            const held = row === undefined ? null : [...row].filter(([, h]) => h === true).map(([id]) => id);
-            const unknown = row === undefined ? [] : [...row].filter(([, h]) => h === null).map(([id]) => id);
+            const held =
+              row === undefined
+                ? null
+                : [...row]
+                    .filter(([, h]) => h === true)
+                    .map(([id]) => id)
+                    .sort((x, y) => x - y);
+            const unknown =
+              row === undefined
+                ? []
+                : [...row]
+                    .filter(([, h]) => h === null)
+                    .map(([id]) => id)
+                    .sort((x, y) => x - y);
             return (
               <tr key={`${e.version}-${e.txId}`} data-version={e.version}>
                 <td>v{e.version}</td>
@@ -276,14 +288,14 @@ function DiffView({ entries }: { readonly entries: readonly Entry[] }) {
   const b = entries.find((e) => e.version === right);
   const texts = useLoad(async () => {
     if (a === undefined || b === undefined) return null;
-    const [ta, tb] = await Promise.all([contentText(a.sha256), contentText(b.sha256)]);
+    const [ta, tb] = await Promise.all([versionText(a), versionText(b)]);
     return { ta, tb };
   }, [a?.sha256, b?.sha256]);
   const rows = useMemo(() => {
     if (texts.state !== 'ok' || texts.value === null) return null;
     const { ta, tb } = texts.value;
     if (ta === undefined || tb === undefined) return null;
-    return sideBySide(ta, tb);
+    return sideBySide(ta.text, tb.text);
   }, [texts]);
   const picker = (value: number, set: (v: number) => void, label: string) => (
     <label>
@@ -320,7 +332,17 @@ function DiffView({ entries }: { readonly entries: readonly Entry[] }) {
   } else if (typeof rows === 'string') {
     body = <Notice kind="info" title="Too long to compare here" children={rows} />;
   } else if (rows !== null) {
-    body = <DiffTable rows={rows} left={left} right={right} />;
+    const from = (t: { from: string } | undefined) =>
+      t?.from === 'copy' ? "this validator's copy" : 'the release transaction (inline content)';
+    body = (
+      <>
+        <p className="muted">
+          v{left} from {from(texts.value?.ta)}, v{right} from {from(texts.value?.tb)}; both hashed to their
+          released sha256.
+        </p>
+        <DiffTable rows={rows} left={left} right={right} />
+      </>
+    );
   }
   return (
     <>
