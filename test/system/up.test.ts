@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -56,6 +56,13 @@ function runUp(dir: string, basePort: number, timeoutMs = 120_000): Promise<Run>
   });
 }
 
+/** The device's reports the device demo printed: [version, status] in order. */
+function deviceReports(output: string): [number, string][] {
+  return [...output.matchAll(/^ {2}device-1 reported version (\d+) (\w+) \(seq \d+, block \d+\)/gm)].map(
+    (m) => [Number(m[1]), m[2] ?? ''],
+  );
+}
+
 /** The answers printed after each "-> " line, in order. */
 function answers(output: string): string[] {
   return [...output.matchAll(/^ {2}-> (.*)$/gm)].map((m) => m[1] ?? '');
@@ -97,6 +104,21 @@ describe('configchain up --demo-only', () => {
       '200 Failure: Hash is invalid. Please try again.',
     ]);
     assert.match(run.output, /sha256 6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b/);
+    // The device part: device-1 is enrolled, its agent process applies versions 1..5 of "fleet"
+    // as they are published, and each report is on the ledger.
+    assert.match(run.output, /Enrolling device device-1 .* for target "fleet"/);
+    assert.deepEqual(deviceReports(run.output), [
+      [1, 'applied'],
+      [2, 'applied'],
+      [3, 'applied'],
+      [4, 'applied'],
+      [5, 'applied'],
+    ]);
+    assert.match(run.output, /Device demo: device-1 applied versions 1\.\.5 and reported each on the ledger/);
+    assert.equal(
+      readFileSync(join(dir, 'devices', 'device-1', 'applied', 'fleet'), 'utf8'),
+      'fleet config v5\n',
+    );
     assert.match(run.output, /GET \/chain: \d+ blocks, identical on all 4 validators/);
     assert.match(run.output, /Every process has stopped/);
 
@@ -117,5 +139,12 @@ describe('configchain up --demo-only', () => {
       '200 Success: Current hash is valid',
       '200 Failure: Hash is invalid. Please try again.',
     ]);
+    // The device carries on from version 5: the next five versions are published and applied.
+    assert.match(run.output, /Target "fleet" is at version 5 on the ledger/);
+    assert.deepEqual(
+      deviceReports(run.output).map(([version]) => version),
+      [6, 7, 8, 9, 10],
+    );
+    assert.match(run.output, /Device demo: device-1 applied versions 6\.\.10/);
   });
 });

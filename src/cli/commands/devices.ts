@@ -188,21 +188,14 @@ export async function listDevices(
   const genesis = loadNetworkGenesis(resolve(dir));
   const validators = new Validators(genesis, node);
   const devices: DeviceEntry[] = [];
-  let after: string | null = null;
-  do {
-    const cursor: string | null = after;
-    const page: { devices: readonly unknown[]; next: string | null } = await validators.use(
-      'listing devices',
-      async (c) => {
-        const answer = await c.call('devices', {
-          query: cursor === null ? { limit: devicesPageMax } : { after: cursor, limit: devicesPageMax },
-        });
-        return answer.body;
-      },
-    );
-    devices.push(...(page.devices as unknown as DeviceEntry[]));
-    after = page.next;
-  } while (after !== null && devices.length < max);
+  const page = (after: string | undefined) =>
+    validators.use('listing devices', (c) => c.devices(after, devicesPageMax));
+  let next = await page(undefined);
+  devices.push(...next.devices);
+  while (next.next !== null && devices.length < max) {
+    next = await page(next.next);
+    devices.push(...next.devices);
+  }
   return devices;
 }
 

@@ -49,6 +49,11 @@ const RELEASE_THRESHOLD = 2;
 const DEVICE_IDS = ['device-1'] as const;
 export const demoTarget = 'default';
 export const demoVersions = 5;
+/**
+ * The target the demo device follows: one of its own, so the device part of `configchain up`
+ * (releases published one after another) never collides with the article's "default" flow.
+ */
+export const deviceDemoTarget = 'fleet';
 
 /** The top-level entries a network consists of: the only things --force removes. */
 const NETWORK_ENTRIES = [
@@ -144,7 +149,7 @@ export async function initNetwork(options: InitOptions): Promise<InitResult> {
     writeJson(paths.deviceFile(dir, deviceId), {
       deviceId,
       publicKey: pair.publicKeyHex,
-      target: demoTarget,
+      target: deviceDemoTarget,
       configServer: urlA,
       validators: genesis.validators.map((v) => v.apiUrl),
     });

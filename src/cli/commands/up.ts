@@ -1,21 +1,26 @@
 /**
  * `configchain up [--dir DIR]` (also `npm start`): creates the demo network if DIR has none,
  * starts every validator and config server as its own OS process, waits until they are ready,
- * prints where everything is, runs the article's demo, and then shows a one-line live status
- * until Ctrl-C or SIGTERM, which stops every child (SIGTERM, then SIGKILL after a grace period).
+ * prints where everything is, runs the article's demo and then the device demo (src/cli/up/
+ * device-demo.ts: the network's device is enrolled, its agent started as its own process, and
+ * five versions of its target published while it applies and reports each), and then shows a
+ * one-line live status until Ctrl-C or SIGTERM, which stops every child, the device agent
+ * included (SIGTERM, then SIGKILL after a grace period).
  *
  * --demo-only exits after the demo (and a check that every validator serves the same /chain)
- * with status 0 only if every answer was as expected; --no-demo starts the network and runs no
- * demo, so a device of the user's own can be the first to validate.
+ * with status 0 only if every answer was as expected and the device applied and reported every
+ * version; --no-demo starts the network and runs neither demo, so a device of the user's own can
+ * be the first to validate.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient } from '../../api/client.ts';
 import { apiUrlOf, configServerUrl, loadNetworkFile, type NetworkFile, paths } from '../../node/layout.ts';
 import { runDemo } from '../up/demo.ts';
+import { runDeviceDemo } from '../up/device-demo.ts';
 import { type Child, logTail, ProcessGroup, repoRoot } from '../up/processes.ts';
-import { initNetwork } from './init.ts';
+import { deviceDemoTarget, initNetwork } from './init.ts';
 
 export interface UpOptions {
   readonly dir: string;
@@ -30,6 +35,9 @@ export interface UpOptions {
 export const defaultNetworkDir = join(repoRoot, '.configchain');
 const statusTimeoutMs = 800;
 const chainsAgreeTimeoutMs = 10_000;
+/** Versions the device part of the demo publishes, and how often the demo device polls. */
+const deviceDemoVersions = 5;
+const deviceDemoIntervalMs = 500;
 
 class UpError extends Error {}
 
@@ -212,6 +220,24 @@ export async function up(options: UpOptions): Promise<number> {
         print: say,
       });
       demoOk = result.ok;
+      say('');
+      const deviceId = network.devices[0] ?? 'device-1';
+      const device = await runDeviceDemo({
+        dir,
+        deviceId,
+        target: deviceDemoTarget,
+        versions: deviceDemoVersions,
+        validatorUrl: validatorUrls[0] as string,
+        startDevice: () =>
+          group.start(
+            `device ${deviceId}`,
+            ['device', '--dir', dir, '--id', deviceId, '--interval-ms', String(deviceDemoIntervalMs)],
+            join(dirname(paths.deviceFile(dir, deviceId)), 'process.log'),
+          ),
+        interrupted: () => interrupted,
+        print: say,
+      });
+      demoOk &&= device.ok;
       const agreement = await chainsAgree(validatorUrls);
       say(
         agreement.agree
