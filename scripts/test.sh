@@ -10,8 +10,8 @@ npx tsc --noEmit -p web/tsconfig.json
 npx tsc --noEmit -p web/tsconfig.node.json
 echo "== lint"
 npx biome check .
-# web/ has its own biome.json (the root one extended, minus the build output).
-(cd web && npx biome check .)
+# web/ has its own config (the root one extended, minus the build output): web/biome.web.json.
+(cd web && npx biome check --config-path biome.web.json .)
 bash scripts/ensure-system-deps.sh
 echo "== build the dashboard (web/dist, served at /ui; the browser tests use it)"
 npm run --silent build:web

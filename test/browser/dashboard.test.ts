@@ -14,7 +14,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
-import { generateKeyPair, loadPrivateKey, type KeyPair } from '../../src/crypto/ed25519.ts';
+import { generateKeyPair, type KeyPair, loadPrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import type { DeviceId, Hash32Hex, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { signAsAdmin, signAsDevice, signRelease } from '../../src/ledger/index.ts';
@@ -54,9 +54,12 @@ async function waitShown(page: Page, locator: Locator, timeout = 15_000): Promis
   } catch (err) {
     const text = await page
       .locator('main')
+      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText keeps the page's line breaks, so the failure message reads like the page
       .innerText()
       .catch(() => '(no main element)');
-    throw new Error(`${(err as Error).message}\n--- the page (${page.url()}) showed:\n${text.slice(0, 3000)}`);
+    throw new Error(
+      `${(err as Error).message}\n--- the page (${page.url()}) showed:\n${text.slice(0, 3000)}`,
+    );
   }
 }
 
@@ -68,7 +71,11 @@ async function submit(net: TestNetwork, tx: Transaction): Promise<{ height: numb
     signal: AbortSignal.timeout(25_000),
   });
   const body = (await response.json()) as { status: string; height?: number; reason?: string };
-  assert.equal(body.status, 'committed', `transaction ${tx.body.type} not committed: ${JSON.stringify(body)}`);
+  assert.equal(
+    body.status,
+    'committed',
+    `transaction ${tx.body.type} not committed: ${JSON.stringify(body)}`,
+  );
   return { height: body.height ?? -1 };
 }
 
@@ -96,10 +103,16 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
 
   before(async () => {
     if (!existsSync(join(repoRoot, 'web', 'dist', 'index.html'))) {
-      execFileSync('npx', ['vite', 'build', '--config', 'web/vite.config.ts'], { cwd: repoRoot, stdio: 'pipe' });
+      execFileSync('npx', ['vite', 'build', '--config', 'web/vite.config.ts'], {
+        cwd: repoRoot,
+        stdio: 'pipe',
+      });
     }
     mkdirSync(screenshotDir, { recursive: true });
-    assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: run bash scripts/ensure-system-deps.sh as root`);
+    assert.ok(
+      existsSync(chromiumPath),
+      `${chromiumPath} is missing: run bash scripts/ensure-system-deps.sh as root`,
+    );
     [net, browser] = await Promise.all([
       startNetwork({ validators: 4 }),
       chromium.launch({
@@ -153,7 +166,9 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     assert.equal(answer.body, answers.added);
     const after = await net.status(0);
     assert.ok(after.height > before.height);
-    await page.locator(`[data-testid="blocks"] tr[data-height="${after.height}"]`).waitFor({ timeout: 10_000 });
+    await page
+      .locator(`[data-testid="blocks"] tr[data-height="${after.height}"]`)
+      .waitFor({ timeout: 10_000 });
     assert.equal(await page.evaluate('globalThis.notReloaded'), true);
     await shot(page, 'ledger-1280x800');
 
@@ -168,7 +183,10 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     // Search by a configuration hash finds the release.
     await page.getByTestId('ledger-search').fill(v2Hash);
     await page.getByTestId('ledger-search').press('Enter');
-    await waitShown(page, page.locator('[data-testid="search-result"] li', { hasText: 'release of web-config version 2' }));
+    await waitShown(
+      page,
+      page.locator('[data-testid="search-result"] li', { hasText: 'release of web-config version 2' }),
+    );
   });
 
   it('shows a target, its history, who holds each version, and the diff of two versions', async () => {
@@ -189,7 +207,10 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     const holders: number[] = [];
     for (let id = 0; id < 4; id++) {
       const head = await fetch(`${net.apiUrl(id)}/v1/content/${v2Hash}`, { method: 'HEAD' });
-      assert.ok(head.status === 200 || head.status === 404, `HEAD on validator ${id} answered ${head.status}`);
+      assert.ok(
+        head.status === 200 || head.status === 404,
+        `HEAD on validator ${id} answered ${head.status}`,
+      );
       if (head.status === 200) holders.push(id);
     }
     const expected = holders.length === 0 ? 'none' : `validators ${holders.join(', ')}`;
@@ -221,7 +242,12 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     const verdict = page.getByTestId('proof-verdict').first();
     await verdict.waitFor({ timeout: 10_000 });
     assert.equal(await verdict.getAttribute('data-verdict'), 'valid');
-    for (const check of ['transaction id', 'RFC 9162 inclusion', 'certificate is for this header', 'commit signatures']) {
+    for (const check of [
+      'transaction id',
+      'RFC 9162 inclusion',
+      'certificate is for this header',
+      'commit signatures',
+    ]) {
       assert.equal(
         await page.locator(`[data-check="${check}"]`).first().getAttribute('data-state'),
         'pass',

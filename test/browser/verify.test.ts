@@ -134,14 +134,21 @@ describe('in-browser proof checks agree with the ledger', () => {
     const sigs = forged.certificate.signatures.map((s, i) =>
       i === 0 ? { ...s, signature: `${s.signature.slice(0, -2)}00` } : s,
     );
-    const checks = await checkCertificateSignatures(chainId, { ...forged.certificate, signatures: sigs }, publicKeys);
+    const checks = await checkCertificateSignatures(
+      chainId,
+      { ...forged.certificate, signatures: sigs },
+      publicKeys,
+    );
     assert.deepEqual(
       checks.map((c) => c.ok),
       [false, true, true],
     );
     const duplicated = await checkCertificateSignatures(
       chainId,
-      { ...honest.certificate, signatures: [honest.certificate.signatures[0]!, honest.certificate.signatures[0]!] },
+      {
+        ...honest.certificate,
+        signatures: [honest.certificate.signatures[0]!, honest.certificate.signatures[0]!],
+      },
       publicKeys,
     );
     assert.deepEqual(

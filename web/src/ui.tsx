@@ -81,6 +81,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: DependencyList): Load<T
     return () => {
       current = false;
     };
+    // biome-ignore lint/correctness/useExhaustiveDependencies: the caller names what the load depends on
   }, deps);
   return result;
 }

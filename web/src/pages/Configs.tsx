@@ -186,20 +186,23 @@ const holdersVersionsMax = 20;
 /** Which validators hold a copy of each recent version, asked once per (version, validator). */
 function useHolders(allEntries: readonly Entry[], validators: Validators | null) {
   const [holders, setHolders] = useState<ReadonlyMap<string, ReadonlyMap<number, boolean | null>>>(new Map());
-  const entries = allEntries.slice(0, holdersVersionsMax);
-  const key = entries.map((e) => e.sha256).join(',');
+  // One string, so a new history answer with the same versions asks nobody again.
+  const key = allEntries
+    .slice(0, holdersVersionsMax)
+    .map((e) => e.sha256)
+    .join(',');
   useEffect(() => {
-    if (validators === null) return;
+    if (validators === null || key === '') return;
     let current = true;
     void (async () => {
       const result = new Map<string, Map<number, boolean | null>>();
       await Promise.all(
-        entries.map(async (e) => {
+        key.split(',').map(async (sha256) => {
           const row = new Map<number, boolean | null>();
           await Promise.all(
-            validators.validators.map(async (v) => row.set(v.id, await holdsContent(v.apiUrl, e.sha256))),
+            validators.validators.map(async (v) => row.set(v.id, await holdsContent(v.apiUrl, sha256))),
           );
-          result.set(e.sha256, row);
+          result.set(sha256, row);
         }),
       );
       if (current) setHolders(result);
@@ -330,7 +333,11 @@ function DiffView({ entries }: { readonly entries: readonly Entry[] }) {
       </Notice>
     );
   } else if (typeof rows === 'string') {
-    body = <Notice kind="info" title="Too long to compare here" children={rows} />;
+    body = (
+      <Notice kind="info" title="Too long to compare here">
+        {rows}
+      </Notice>
+    );
   } else if (rows !== null) {
     const from = (t: { from: string } | undefined) =>
       t?.from === 'copy' ? "this validator's copy" : 'the release transaction (inline content)';
@@ -379,8 +386,8 @@ function DiffTable({
           </tr>
         </thead>
         <tbody>
-          {rows.map((r, i) => (
-            <tr key={i} className={`diff-${r.kind}`}>
+          {rows.map((r) => (
+            <tr key={`${'l' in r ? r.l : '-'}:${'r' in r ? r.r : '-'}`} className={`diff-${r.kind}`}>
               <td className="ln">{'l' in r ? r.l : ''}</td>
               <td className="code left">{'left' in r ? r.left : ''}</td>
               <td className="ln">{'r' in r ? r.r : ''}</td>

@@ -354,7 +354,7 @@ function TxTable({ txs }: { readonly txs: readonly Tx[] }) {
             const sha = (t.body as { sha256?: unknown }).sha256;
             const id = ids.state === 'ok' ? ids.value[i] : undefined;
             return (
-              <tr key={i}>
+              <tr key={t.signatures.map((sig) => sig.signature).join('') || `unsigned-${t.body.type}`}>
                 <td>{i}</td>
                 <td>{t.body.type}</td>
                 <td>{txSummary(t)}</td>

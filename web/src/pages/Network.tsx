@@ -45,8 +45,13 @@ export function NetworkPage() {
   const status = live.status;
 
   if (status === null) {
-    if (live.error !== null)
-      return <Notice kind="error" title="No status from this validator" children={live.error} />;
+    if (live.error !== null) {
+      return (
+        <Notice kind="error" title="No status from this validator">
+          {live.error}
+        </Notice>
+      );
+    }
     return <Loading what="the network status" />;
   }
   const lastBlock = live.blocks[0];

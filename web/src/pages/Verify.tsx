@@ -97,7 +97,9 @@ function HashInput({ initial }: { readonly initial: string }) {
         />
       </label>
       {fileError === null ? null : (
-        <Notice kind="error" title="The file was not hashed" children={fileError} />
+        <Notice kind="error" title="The file was not hashed">
+          {fileError}
+        </Notice>
       )}
     </>
   );
