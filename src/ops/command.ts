@@ -66,9 +66,15 @@ export function loadTrustedGenesis(options: Pick<OpsOptions, 'dir' | 'genesis'>)
   }
 }
 
-/** The API URLs of the network's validators: from DIR/network.json when there is one, else from genesis. */
+/**
+ * The API URLs of the network's validators: from DIR/network.json when it describes the chain of
+ * this genesis, else from genesis itself (a remote network checked with --genesis).
+ */
 export function validatorUrls(dir: string, genesis: Genesis): string[] {
-  if (existsSync(paths.network(dir))) return loadNetworkFile(dir).validators.map(apiUrlOf);
+  if (existsSync(paths.network(dir))) {
+    const network = loadNetworkFile(dir);
+    if (network.chainId === genesis.chainId) return network.validators.map(apiUrlOf);
+  }
   return genesis.validators.map((v) => v.apiUrl);
 }
 
