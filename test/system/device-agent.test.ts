@@ -19,7 +19,7 @@ import { sha256Hex } from '../../src/crypto/hash.ts';
 import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { signAsAdmin, signRelease, type Transaction } from '../../src/ledger/index.ts';
 import { paths } from '../../src/node/layout.ts';
-import { repoRoot, startNetwork, type TestNetwork } from './harness.ts';
+import { repoRoot, sleep, startNetwork, type TestNetwork } from './harness.ts';
 
 interface Run {
   readonly code: number | null;
@@ -260,6 +260,49 @@ describe('configchain device on a real network', () => {
     assert.equal((await deviceEntry(id)).lastSeq, 3);
   });
 
+  it('keeps running: applies a release published while it waits, and stops on SIGTERM', async () => {
+    const id = 'device-1';
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(repoRoot, 'src/cli/main.ts'),
+        'device',
+        '--dir',
+        dir,
+        '--id',
+        id,
+        '--interval-ms',
+        '200',
+      ],
+      { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    try {
+      const content = Buffer.from('mode = "secure"\nversion = 9\n');
+      await release(9, content);
+      const applied = join(dir, 'devices', id, 'applied', encodeURIComponent(target));
+      // The round ends with one line: the result and the pause before the next round.
+      const done = new RegExp(
+        `round: applied ${target} version 9, report seq \\d+ (committed|pending); next round in 200 ms`,
+      );
+      for (let i = 0; i < 150 && !done.test(stderr); i++) await sleep(100);
+      assert.match(stderr, done);
+      assert.equal(state(id).lastAppliedVersion, 9);
+      assert.deepEqual(readFileSync(applied), content);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const code = await Promise.race([exited, sleep(15_000).then(() => 'still running')]);
+    assert.equal(code, 0, `the agent did not stop cleanly on SIGTERM:\n${stderr}`);
+    assert.equal((await deviceEntry(id)).lastReport?.version, 9);
+  });
+
   it("applies through the article's simple flow (POST /validateHash) for devices that cannot verify proofs", async () => {
     const id = 'simple-1';
     const pair = generateKeyPair();
@@ -271,7 +314,7 @@ describe('configchain device on a real network', () => {
     assert.equal(run.code, 0, run.stderr);
     const result = resultOf(run);
     assert.equal(result.kind, 'applied', run.stderr);
-    assert.equal(result.version, 8);
+    assert.equal(result.version, 9);
     assert.match(run.stderr, /validateHash: .* answered "Success/);
     assert.equal((await deviceEntry(id)).lastReport?.status, 'applied');
   });

@@ -77,7 +77,7 @@ export function registerDevice(program: Command): void {
         const stop = new AbortController();
         for (const signal of ['SIGINT', 'SIGTERM'] as const) {
           process.once(signal, () => {
-            log(`${signal}: stopping after this step`);
+            log(`${signal}: stopping after the current round`);
             stop.abort();
           });
         }
