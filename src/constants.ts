@@ -142,6 +142,8 @@ export const contentMediaTypesCachedMax = 16_384;
 export const contentBackfillAttemptsMax = 8;
 /** Device public keys parsed once and kept for request signature checks. */
 export const deviceKeysCachedMax = 4096;
+/** Heartbeats (node-api): how often a node checks whether the chain has been idle long enough. */
+export const heartbeatCheckMs = 25;
 /** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */
 export const signatureCacheMax = 200_000;
 /** Blocks proposed but not committed whose speculative ledger states a node keeps. */

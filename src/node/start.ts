@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { buildApiServer } from '../api/server.ts';
 import { Replica } from '../consensus/replica.ts';
 import type { ReplicaConfig } from '../consensus/types.ts';
-import { nodeBatchWaitMs, replicaTickMs } from '../constants.ts';
+import { heartbeatCheckMs, nodeBatchWaitMs, replicaTickMs } from '../constants.ts';
 import { loadPrivateKey, sign } from '../crypto/ed25519.ts';
 import type { ValidatorId } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
@@ -161,7 +161,9 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       genesisHash: blockHash(genesisBlock(genesis).header),
       signer: { sign: (domain, payload) => sign(domain, payload, key.privateKey) },
       verifier,
-      limits: { heartbeatIntervalMs: genesis.policy.heartbeatIntervalMs, batchWaitMs: nodeBatchWaitMs },
+      // The node submits heartbeat transactions itself (ValidatorNode.heartbeatTick), so that a
+      // backup can also ask for one; the replica's own empty heartbeat blocks stay off.
+      limits: { heartbeatIntervalMs: 0, batchWaitMs: nodeBatchWaitMs },
     };
     const records = fromStored(store.loadConsensusRecords());
     const replica = new Replica<NodeBlock, Transaction>(config, app, {
@@ -213,12 +215,14 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
 
     driver.tick();
     const ticker = setInterval(() => driver.tick(), replicaTickMs);
+    const heartbeats = setInterval(() => node.heartbeatTick(), heartbeatCheckMs);
 
     const api = await buildApiServer(node, { logger: false });
     try {
       await api.listen({ host: options.apiHost ?? self.host, port: self.apiPort });
     } catch (error) {
       clearInterval(ticker);
+      clearInterval(heartbeats);
       await transport.stop();
       throw new NodeStartError(
         'NODE_START',
@@ -242,6 +246,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
         if (stopped) return;
         stopped = true;
         clearInterval(ticker);
+        clearInterval(heartbeats);
         driver.stop();
         node.close();
         await api.close();

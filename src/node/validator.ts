@@ -56,6 +56,7 @@ import {
   parseTransaction,
   quorum,
   signAttest,
+  signHeartbeat,
   targetKey,
   txProofFor,
 } from '../ledger/index.ts';
@@ -66,6 +67,7 @@ import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
 import type { ConfigSourceClient } from './config-source.ts';
 import { ContentKeeper } from './content.ts';
 import type { NodeMessage, ReplicaDriver } from './driver.ts';
+import { HeartbeatSchedule } from './heartbeat.ts';
 import { sanitizeCertifiedBlocks, sanitizeConsensusMessage } from './messages.ts';
 import type { NodeMetrics } from './metrics.ts';
 import type { ConsensusVerifier, TxSignatureChecker } from './verifier.ts';
@@ -136,6 +138,7 @@ export class ValidatorNode implements NodeFacade {
   readonly #consensusVerifier: ConsensusVerifier | undefined;
   readonly #blockListeners = new Set<(event: BlockEvent) => void>();
   readonly #content: ContentKeeper;
+  readonly #heartbeat: HeartbeatSchedule;
 
   constructor(options: ValidatorNodeOptions) {
     this.genesis = options.genesis;
@@ -156,6 +159,26 @@ export class ValidatorNode implements NodeFacade {
       configSource: options.configSource,
       logger: options.logger.child({ part: 'content' }),
     });
+    this.#heartbeat = new HeartbeatSchedule(options.genesis.policy.heartbeatIntervalMs, Date.now());
+  }
+
+  /**
+   * Called often (start.ts): submits a heartbeat transaction when the chain has been idle for the
+   * policy's interval (primary) or twice that (backups); see heartbeat.ts.
+   */
+  heartbeatTick(nowMs: number = Date.now()): void {
+    if (this.#driver === null) return;
+    const replica = this.replica;
+    const isPrimary = replica.primary === this.id && replica.status !== 'view-change';
+    if (!this.#heartbeat.due(nowMs, isPrimary)) return;
+    // A heartbeat's timestamp must be above this validator's last one on the ledger.
+    const last = this.#app.committed.state.heartbeat(this.id)?.timestampMs ?? -1;
+    const tx = signHeartbeat(this.genesis, this.id, this.#key, Math.max(Math.floor(nowMs), last + 1));
+    const txId = this.#app.idOf(tx);
+    this.#txChecker.markOwn(txId);
+    this.#heartbeat.submitted(txId, nowMs);
+    this.#log.debug({ txId, primary: isPrimary }, 'the chain is idle: submitting a heartbeat');
+    this.submitToConsensus(tx);
   }
 
   attach(driver: ReplicaDriver): void {
@@ -487,6 +510,15 @@ export class ValidatorNode implements NodeFacade {
     const check = checkTransaction(this.genesis, state, tx, { signatureChecked: this.#txChecker.isChecked });
     if (!check.ok)
       return { status: 'rejected', txId: id, code: check.error.code, reason: check.error.message };
+    const problem = await this.releaseProblem(tx);
+    if (problem !== null) {
+      return {
+        status: 'rejected',
+        txId: id,
+        code: 'ARTIFACT_UNVERIFIED',
+        reason: `validator ${this.id} would vote against this release: ${problem}`,
+      };
+    }
     let entry = this.#submissions.get(id);
     const first = entry === undefined;
     if (entry === undefined) {
@@ -531,13 +563,16 @@ export class ValidatorNode implements NodeFacade {
     this.#metrics.committedBlocks.inc();
     this.#metrics.committedTxs.inc(block.txs.length);
     this.#content.onCommitted(block.txs);
+    const txIds = block.txs.map((tx) => this.#app.idOf(tx));
+    // Idle time counts from the block's own timestamp: its age is what a device checks.
+    this.#heartbeat.committed(state.header.timestampMs, txIds);
     if (this.#blockListeners.size > 0) {
       const event: BlockEvent = {
         height: state.header.height,
         hash: state.hash,
         timestampMs: state.header.timestampMs,
         txCount: block.txs.length,
-        txIds: block.txs.map((tx) => this.#app.idOf(tx)),
+        txIds,
       };
       for (const listener of [...this.#blockListeners]) listener(event);
     }
@@ -580,6 +615,7 @@ export class ValidatorNode implements NodeFacade {
       if (!needsCheck(pending)) continue;
       const check = checkTransaction(this.genesis, committedState, pending.tx, {
         signatureChecked: this.#txChecker.isChecked,
+        parse: this.#app.parse,
       });
       if (!check.ok) {
         this.finishValidation(pending, { outcome: 'rejected', reason: check.error.message });
@@ -589,6 +625,7 @@ export class ValidatorNode implements NodeFacade {
       if (!needsCheck(submission)) continue;
       const check = checkTransaction(this.genesis, committedState, submission.tx, {
         signatureChecked: this.#txChecker.isChecked,
+        parse: this.#app.parse,
       });
       if (!check.ok) {
         this.#submissions.delete(id);
@@ -609,6 +646,7 @@ export class ValidatorNode implements NodeFacade {
     const id = action.requestId as TxId;
     const result = action.result;
     if (result.status !== 'rejected') return; // commits are answered from the delivered block
+    this.#heartbeat.refused(id);
     const pending = this.#validationsByTx.get(id);
     if (pending !== undefined) {
       this.finishValidation(pending, {
@@ -642,7 +680,12 @@ export class ValidatorNode implements NodeFacade {
         return;
       }
       default: {
-        const consensus = sanitizeConsensusMessage(message, from, this.genesis.validators.length);
+        const consensus = sanitizeConsensusMessage(
+          message,
+          from,
+          this.genesis.validators.length,
+          this.#app.parse,
+        );
         if (consensus === null) {
           this.#log.debug({ from, kind: String(message.kind) }, 'dropped a malformed peer message');
           return;
@@ -666,12 +709,12 @@ export class ValidatorNode implements NodeFacade {
 
   private onGossipedTx(raw: unknown): void {
     let tx: Transaction;
+    let id: TxId;
     try {
-      tx = parseTransaction(raw);
+      ({ tx, id } = this.#app.parse(raw));
     } catch {
       return;
     }
-    const id = this.#app.idOf(tx);
     // Warm the config-server cache now: the proposal carrying this attest follows in a few
     // milliseconds, and its validation then needs no round trip to B.
     const body = tx.body;
@@ -682,15 +725,39 @@ export class ValidatorNode implements NodeFacade {
         this.#app.committed.state.target(body.target)?.version ?? 0,
       );
     }
-    // Start the release's download now, so the vote on its block need not wait for all of it.
-    if (body.type === 'release' && body.content === undefined) {
-      void this.#configSource.checkArtifact(body.sha256, body.size);
+    void this.#txChecker
+      .check(id, tx, this.#app.committed.state)
+      .then(async (ok) => ok && (await this.releaseProblem(tx)) === null)
+      .then((ok) => {
+        if (!ok) return;
+        this.#app.noteTx(tx);
+        this.#driver?.push({ kind: 'request', request: tx });
+      });
+  }
+
+  /**
+   * Why this validator would vote against a block carrying this release (its config server does
+   * not offer it as that version, or the artifact's download does not match), or null. Checked
+   * before a release enters the replica, so an honest primary never proposes a block that the
+   * honest validators refuse (which would only end in view changes).
+   */
+  private async releaseProblem(tx: Transaction): Promise<string | null> {
+    const body = tx.body;
+    if (body.type !== 'release' || body.content !== undefined) return null;
+    const current = this.#app.committed.state.target(body.target)?.version ?? 0;
+    const [lookup, artifact] = await Promise.all([
+      this.#configSource.lookup(body.target, body.sha256, current),
+      this.#configSource.checkArtifact(body.sha256, body.size),
+    ]);
+    if (!lookup.ok) return lookup.reason;
+    if (
+      lookup.offer === undefined ||
+      lookup.offer.version !== body.version ||
+      lookup.offer.size !== body.size
+    ) {
+      return `the validator-facing config server does not offer ${body.sha256} as version ${body.version} of target ${body.target} (${body.size} bytes); upload it there first`;
     }
-    void this.#txChecker.check(id, tx, this.#app.committed.state).then((ok) => {
-      if (!ok) return;
-      this.#app.noteTx(tx);
-      this.#driver?.push({ kind: 'request', request: tx });
-    });
+    return artifact.ok ? null : artifact.reason;
   }
 
   private notePeer(from: ValidatorId, message: ConsensusMessage<NodeBlock>): void {
