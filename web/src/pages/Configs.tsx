@@ -379,6 +379,12 @@ function DiffTable({
         v{left} → v{right}: {changed === 0 ? 'identical' : `${changed} changed lines`}
       </p>
       <table className="diff" data-testid="diff">
+        <colgroup>
+          <col className="ln" />
+          <col />
+          <col className="ln" />
+          <col />
+        </colgroup>
         <thead>
           <tr>
             <th colSpan={2}>v{left}</th>

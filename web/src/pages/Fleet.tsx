@@ -8,6 +8,7 @@ import { useMemo, useState } from 'react';
 import { devicesPageMax } from '../../../src/constants.ts';
 import { api, explain, isNotFound, type TargetEntry } from '../api.ts';
 import { useLive } from '../live.tsx';
+import { type RolloutRecord, recentRollouts, waveBucket, waveIndex } from '../rollouts.ts';
 import { Link, Loading, Notice, useLoad } from '../ui.tsx';
 
 /** Pages of devices the dashboard reads at most (devicesPageMax each). */
@@ -183,11 +184,118 @@ export function FleetPage() {
           ) : null}
         </>
       )}
-      <h2>Rollouts</h2>
-      <Notice kind="empty" title="No rollouts" testId="rollouts-empty">
-        This validator's API has no rollout waves to show. Each device follows its target's current version;
-        release a new version to roll it out, and watch the column “Against current” move to compliant.
-      </Notice>
+      <Rollouts devices={devices} height={height} />
     </section>
+  );
+}
+
+interface WaveRow {
+  readonly wave: number;
+  readonly upTo: number;
+  readonly devices: number;
+  readonly applied: number;
+  readonly failed: number;
+}
+
+async function waveRows(r: RolloutRecord, devices: readonly Device[]): Promise<WaveRow[]> {
+  const rows = r.waves.map((upTo, wave) => ({ wave, upTo, devices: 0, applied: 0, failed: 0 }));
+  for (const d of devices) {
+    if (d.target !== r.target || d.status !== 'enrolled') continue;
+    const row = rows[waveIndex(await waveBucket(d.deviceId, r.rolloutId), r.waves)];
+    if (row === undefined) continue;
+    row.devices++;
+    const report = d.lastReport;
+    if (report === null || report.version !== r.version) continue;
+    if (report.status === 'applied') row.applied++;
+    else row.failed++;
+  }
+  return rows;
+}
+
+/** Rollouts recorded on the chain and, per wave, what its devices last reported. */
+function Rollouts({ devices, height }: { readonly devices: readonly Device[]; readonly height: number }) {
+  const rollouts = useLoad(async () => {
+    const { rollouts, truncated } = await recentRollouts();
+    const withWaves = await Promise.all(rollouts.map(async (r) => ({ r, rows: await waveRows(r, devices) })));
+    return { withWaves, truncated };
+  }, [height, devices]);
+  return (
+    <>
+      <h2>Rollouts</h2>
+      {rollouts.state === 'loading' ? <Loading what="the rollouts" /> : null}
+      {rollouts.state === 'error' ? (
+        <Notice kind="error" title="Could not read the rollouts">
+          {explain(rollouts.error, 'reading the chain')}
+        </Notice>
+      ) : null}
+      {rollouts.state === 'ok' && rollouts.value.withWaves.length === 0 ? (
+        <Notice kind="empty" title="No rollouts" testId="rollouts-empty">
+          No rollout transaction is in the {rollouts.value.truncated ? 'newest blocks read' : 'chain'}.
+          Without a rollout, every device follows its target's current version as soon as it is released;
+          record a rollout for a group target to release to the group in waves.
+        </Notice>
+      ) : null}
+      {rollouts.state === 'ok'
+        ? rollouts.value.withWaves.map(({ r, rows }) => (
+            <article
+              key={r.rolloutId}
+              className="occurrence"
+              data-testid="rollout"
+              data-rollout={r.rolloutId}
+            >
+              <h3>
+                {r.rolloutId}: <Link to={`/configs/${encodeURIComponent(r.target)}`}>{r.target}</Link> v
+                {r.version}{' '}
+                <span className="muted">
+                  (block <Link to={`/ledger/${r.height}`}>#{r.height}</Link>, halts above{' '}
+                  {r.maxFailuresPercent}% failures in a wave)
+                </span>
+              </h3>
+              {r.controls.length === 0 ? null : (
+                <p>
+                  Controls:{' '}
+                  {r.controls.map((c) => (
+                    <span key={c.height} className="badge">
+                      {c.action} #{c.height}
+                    </span>
+                  ))}
+                </p>
+              )}
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th>Wave</th>
+                      <th>Buckets</th>
+                      <th>Devices</th>
+                      <th>Applied v{r.version}</th>
+                      <th>Failed</th>
+                      <th>Not reported yet</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {rows.map((w) => (
+                      <tr key={w.wave} data-wave={w.wave}>
+                        <td>{w.wave + 1}</td>
+                        <td>
+                          {w.wave === 0 ? 0 : (r.waves[w.wave - 1] ?? 0)}–{w.upTo - 1}
+                        </td>
+                        <td>{w.devices}</td>
+                        <td className={w.applied > 0 ? 'ok' : ''}>{w.applied}</td>
+                        <td className={w.failed > 0 ? 'bad' : ''}>{w.failed}</td>
+                        <td>{w.devices - w.applied - w.failed}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              <p className="muted">
+                Waves and counts are worked out in this browser from the chain and the devices' last reports;
+                the ledger's own rollout state (running, halted, done) is not served by the API yet.
+              </p>
+            </article>
+          ))
+        : null}
+    </>
   );
 }
