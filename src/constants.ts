@@ -22,6 +22,10 @@ export const mediaTypeLengthMax = 128;
 export const deviceGroupLengthMax = 64;
 export const revokeReasonLengthMax = 512;
 export const reportDetailLengthMax = 1024;
+/** Characters of a rollout id (it names a state key, "rollout/<id>"). */
+export const rolloutIdLengthMax = 64;
+/** Waves of one staged rollout (the entry holds a progress record per wave). */
+export const rolloutWavesMax = 20;
 /** Parsed Ed25519 public keys kept for signature checks (admins, validators, devices). */
 export const publicKeyCacheMax = 4096;
 
@@ -142,8 +146,6 @@ export const contentMediaTypesCachedMax = 16_384;
 export const contentBackfillAttemptsMax = 8;
 /** Device public keys parsed once and kept for request signature checks. */
 export const deviceKeysCachedMax = 4096;
-/** Heartbeats (node-api): how often a node checks whether the chain has been idle long enough. */
-export const heartbeatCheckMs = 25;
 /** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */
 export const signatureCacheMax = 200_000;
 /** Blocks proposed but not committed whose speculative ledger states a node keeps. */

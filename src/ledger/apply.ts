@@ -162,14 +162,14 @@ export function applyBlock(
       });
     }
     seen.add(id);
-    let change: StateChange;
+    let txChanges: readonly StateChange[];
     try {
-      change = evaluateTransaction(genesis, next, tx, id, height, opts);
+      txChanges = evaluateTransaction(genesis, next, tx, id, height, opts);
     } catch (error) {
       throw txError(error, height, txIndex, id);
     }
-    next = next.with([change]);
-    changes.set(change.key, change.entry);
+    next = next.with(txChanges);
+    for (const change of txChanges) changes.set(change.key, change.entry);
   });
   if (next.root !== header.stateRoot) {
     blockError(
@@ -269,7 +269,7 @@ export function buildBlock(
   let bytes = 0;
   for (const candidate of candidates) {
     let parsed: ParsedTransaction | undefined;
-    let change: StateChange;
+    let txChanges: readonly StateChange[];
     try {
       parsed = parseTransactionWithId(candidate);
       const { tx, id } = parsed;
@@ -285,7 +285,7 @@ export function buildBlock(
         deferred.push(tx);
         continue;
       }
-      change = evaluateTransaction(genesis, next, tx, id, height, opts);
+      txChanges = evaluateTransaction(genesis, next, tx, id, height, opts);
       bytes += size;
     } catch (error) {
       if (!(error instanceof LedgerError)) throw error;
@@ -295,8 +295,8 @@ export function buildBlock(
     seen.add(parsed.id);
     included.push(parsed.tx);
     leaves.push(parsed.bytes);
-    next = next.with([change]);
-    changes.set(change.key, change.entry);
+    next = next.with(txChanges);
+    for (const change of txChanges) changes.set(change.key, change.entry);
   }
   const header: BlockHeader = {
     chainId: genesis.chainId,

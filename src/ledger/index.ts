@@ -28,6 +28,20 @@ export {
 export { LedgerError, type LedgerErrorCode, type LedgerErrorData, type LedgerRule } from './errors.ts';
 export { faultTolerance, genesisHash, parseGenesis, quorum, validatorSetHash } from './genesis.ts';
 export {
+  changeMembership,
+  controlRollout,
+  countReport,
+  rolloutActive,
+  rolloutCounting,
+  startRollout,
+  waveBucket,
+  waveFailed,
+  waveOf,
+  waveOpen,
+  wavesValid,
+  waveThreshold,
+} from './rollout.ts';
+export {
   EMPTY_STATE_ROOT,
   entryHash,
   LedgerState,

@@ -19,11 +19,14 @@ import {
   deviceKey,
   type HeartbeatEntry,
   heartbeatKey,
+  type RolloutEntry,
+  rolloutKey,
   type StateChange,
   type StateEntry,
   type StateKey,
   type TargetEntry,
   targetKey,
+  targetRolloutKey,
 } from './types.ts';
 
 /** A state proof is a sparse Merkle proof: compact JSON of hex strings (see SparseProof). */
@@ -41,6 +44,10 @@ export function stateKeyOf(entry: StateEntry): StateKey {
       return deviceKey(entry.deviceId);
     case 'heartbeat':
       return heartbeatKey(entry.submitter);
+    case 'rollout':
+      return rolloutKey(entry.rolloutId);
+    case 'target-rollout':
+      return targetRolloutKey(entry.target);
   }
 }
 
@@ -109,6 +116,29 @@ export class LedgerState {
     if (entry === undefined) return undefined;
     assert(entry.kind === 'heartbeat', `state key heartbeat/${submitter} holds a ${entry.kind} entry`);
     return entry;
+  }
+
+  rollout(rolloutId: string): RolloutEntry | undefined {
+    const entry = this.#tree.get(rolloutKey(rolloutId));
+    if (entry === undefined) return undefined;
+    assert(entry.kind === 'rollout', `state key rollout/${rolloutId} holds a ${entry.kind} entry`);
+    return entry;
+  }
+
+  /** The rollout that reports of this target count towards, if one was ever recorded. */
+  targetRollout(target: string): RolloutEntry | undefined {
+    const pointer = this.#tree.get(targetRolloutKey(target));
+    if (pointer === undefined) return undefined;
+    assert(
+      pointer.kind === 'target-rollout',
+      `state key target-rollout/${target} holds a ${pointer.kind} entry`,
+    );
+    const rollout = this.rollout(pointer.rolloutId);
+    assert(
+      rollout !== undefined,
+      `target-rollout/${target} names rollout ${pointer.rolloutId}, which exists`,
+    );
+    return rollout;
   }
 
   /** Every entry, in key-path order (the same order on every replica). */

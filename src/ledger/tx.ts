@@ -16,6 +16,8 @@ import {
   publicKeyCacheMax,
   reportDetailLengthMax,
   revokeReasonLengthMax,
+  rolloutIdLengthMax,
+  rolloutWavesMax,
   targetNameLengthMax,
   txBytesMax,
   validatorsMax,
@@ -39,6 +41,16 @@ import { canonicalBytes } from '../encoding/canonical.ts';
 import { assert } from '../errors.ts';
 import { LedgerError, type LedgerRule } from './errors.ts';
 import {
+  changeMembership,
+  controlRollout,
+  countReport,
+  rolloutActive,
+  rolloutCounting,
+  startRollout,
+  waveOf,
+  wavesValid,
+} from './rollout.ts';
+import {
   HEX32_PATTERN,
   HEX32_TEXT,
   type JsonObject,
@@ -60,13 +72,23 @@ import {
   type HeartbeatEntry,
   heartbeatKey,
   type ReleaseBody,
+  type RolloutBody,
+  type RolloutControlBody,
+  type RolloutEntry,
+  type RolloutOutcome,
+  rolloutKey,
   type StateChange,
   type TargetEntry,
+  type TargetRolloutEntry,
   type Transaction,
   type TxBody,
   targetKey,
+  targetRolloutKey,
   type ValidatorInfo,
 } from './types.ts';
+
+/** Rollouts stage a group target: devices of group G follow target "group:G". */
+const GROUP_PREFIX = 'group:';
 
 /** Options for checking and applying transactions. */
 export interface TxCheckOptions {
@@ -88,7 +110,14 @@ export interface TxCheckOptions {
 }
 
 export type TxCheckResult =
-  | { readonly ok: true; readonly txId: TxId; readonly change: StateChange }
+  | {
+      readonly ok: true;
+      readonly txId: TxId;
+      /** The entry the transaction is about (a target, device, heartbeat or rollout): changes[0]. */
+      readonly change: StateChange;
+      /** Every entry it writes, in order; more than one when it also moves a rollout's counts. */
+      readonly changes: readonly StateChange[];
+    }
   | { readonly ok: false; readonly txId: TxId | null; readonly error: LedgerError };
 
 const schema: SchemaChecker = new SchemaChecker(
@@ -112,7 +141,7 @@ export function txLeafData(tx: Transaction): Uint8Array {
 
 /** The signing domain of a transaction kind. */
 export function txDomain(body: TxBody): DomainTag {
-  return body.type === 'release' ? Domain.releaseApproval : Domain.transaction;
+  return body.type === 'release' || body.type === 'rollout' ? Domain.releaseApproval : Domain.transaction;
 }
 
 /**
@@ -134,7 +163,7 @@ export interface ParsedTransaction {
 export function parseTransactionWithId(json: unknown): ParsedTransaction {
   const t = schema.object(json, 'tx', ['body', 'signatures']);
   const body = parseBody(t.body);
-  const count = body.type === 'release' ? adminsMax : 1;
+  const count = body.type === 'release' || body.type === 'rollout' ? adminsMax : 1;
   const signatures = schema.array(t.signatures, 'tx.signatures', 1, count).map((item, index) => {
     const field = `tx.signatures[${index}]`;
     const s = schema.object(item, field, ['signer', 'signature']);
@@ -171,6 +200,8 @@ function parseBody(value: unknown): TxBody {
     'device-revoke',
     'device-report',
     'heartbeat',
+    'rollout',
+    'rollout-control',
   ] as const);
   switch (type) {
     case 'release':
@@ -185,6 +216,10 @@ function parseBody(value: unknown): TxBody {
       return parseReport(value);
     case 'heartbeat':
       return parseHeartbeat(value);
+    case 'rollout':
+      return parseRollout(value);
+    case 'rollout-control':
+      return parseRolloutControl(value);
   }
 }
 
@@ -315,6 +350,57 @@ function parseHeartbeat(value: unknown): HeartbeatBody {
   };
 }
 
+const rolloutId = (v: unknown) =>
+  schema.string(v, 'tx.body.rolloutId', 1, rolloutIdLengthMax, NAME_PATTERN, NAME_TEXT);
+
+function parseRollout(value: unknown): RolloutBody {
+  const b = schema.object(value, 'tx.body', [
+    'type',
+    'chainId',
+    'rolloutId',
+    'target',
+    'version',
+    'waves',
+    'maxFailuresPercent',
+  ]);
+  const name = target(b.target);
+  if (!name.startsWith(GROUP_PREFIX) || name.length === GROUP_PREFIX.length) {
+    schema.fail(
+      'tx.body.target',
+      `must be a group target "${GROUP_PREFIX}<group>", got ${JSON.stringify(name)}`,
+    );
+  }
+  const waves = schema
+    .array(b.waves, 'tx.body.waves', 1, rolloutWavesMax)
+    .map((w, i) => schema.integer(w, `tx.body.waves[${i}]`, 1, 100));
+  if (!wavesValid(waves)) {
+    schema.fail(
+      'tx.body.waves',
+      `must be strictly ascending percentages ending at 100, e.g. [10, 50, 100], got ${JSON.stringify(waves)}`,
+    );
+  }
+  return {
+    type: 'rollout',
+    ...common(b),
+    rolloutId: rolloutId(b.rolloutId),
+    target: name,
+    version: version(b.version),
+    waves,
+    maxFailuresPercent: schema.integer(b.maxFailuresPercent, 'tx.body.maxFailuresPercent', 0, 100),
+  };
+}
+
+function parseRolloutControl(value: unknown): RolloutControlBody {
+  const b = schema.object(value, 'tx.body', ['type', 'chainId', 'rolloutId', 'action', 'seq']);
+  return {
+    type: 'rollout-control',
+    ...common(b),
+    rolloutId: rolloutId(b.rolloutId),
+    action: schema.oneOf(b.action, 'tx.body.action', ['abort', 'resume', 'rollback'] as const),
+    seq: schema.integer(b.seq, 'tx.body.seq', 1, Number.MAX_SAFE_INTEGER),
+  };
+}
+
 /**
  * Checks an untrusted transaction against genesis and a state without changing anything: schema,
  * chain id, signer rule and state rule. Never throws for a bad transaction; the result says why.
@@ -331,8 +417,10 @@ export function checkTransaction(
   try {
     const parsed = (opts.parse ?? parseTransactionWithId)(tx);
     id = parsed.id;
-    const change = evaluateTransaction(genesis, state, parsed.tx, id, 0 as Height, opts);
-    return { ok: true, txId: id, change };
+    const changes = evaluateTransaction(genesis, state, parsed.tx, id, 0 as Height, opts);
+    const change = changes[0];
+    assert(change !== undefined, 'a valid transaction writes at least one entry');
+    return { ok: true, txId: id, change, changes };
   } catch (error) {
     if (error instanceof LedgerError) return { ok: false, txId: id, error };
     throw error;
@@ -340,8 +428,9 @@ export function checkTransaction(
 }
 
 /**
- * The state change a well-formed transaction makes at this height, or a LedgerError TX_INVALID.
- * The caller has run parseTransaction and computed the id.
+ * The state changes a well-formed transaction makes at this height (its own entry first, then any
+ * rollout it moves; never two changes of one key), or a LedgerError TX_INVALID. The caller has
+ * run parseTransaction and computed the id.
  */
 export function evaluateTransaction(
   genesis: Genesis,
@@ -350,7 +439,7 @@ export function evaluateTransaction(
   id: TxId,
   height: Height,
   opts: TxCheckOptions,
-): StateChange {
+): readonly StateChange[] {
   const { body } = tx;
   if (body.chainId !== genesis.chainId) {
     reject(
@@ -361,9 +450,9 @@ export function evaluateTransaction(
   const verifySignatures = opts.signatureChecked?.(id) !== true;
   switch (body.type) {
     case 'release':
-      return applyRelease(genesis, state, tx, body, id, height, verifySignatures);
+      return [applyRelease(genesis, state, tx, body, id, height, verifySignatures)];
     case 'attest':
-      return applyAttest(genesis, state, tx, body, id, height, verifySignatures);
+      return [applyAttest(genesis, state, tx, body, id, height, verifySignatures)];
     case 'device-enroll':
       return applyEnroll(genesis, state, tx, body, height, verifySignatures);
     case 'device-revoke':
@@ -371,7 +460,11 @@ export function evaluateTransaction(
     case 'device-report':
       return applyReport(state, tx, body, height, verifySignatures);
     case 'heartbeat':
-      return applyHeartbeat(genesis, state, tx, body, id, height, verifySignatures);
+      return [applyHeartbeat(genesis, state, tx, body, id, height, verifySignatures)];
+    case 'rollout':
+      return applyRollout(genesis, state, tx, body, id, height, verifySignatures);
+    case 'rollout-control':
+      return [applyRolloutControl(genesis, state, tx, body, verifySignatures)];
   }
 }
 
@@ -401,6 +494,17 @@ function applyRelease(
       reject('content-mismatch', 'the inline content does not match the size and sha256 of the release');
     }
   }
+  requireApprovals(genesis, tx, body, verifySignatures);
+  return targetChange(state, body, id, height);
+}
+
+/** The m-of-n rule of releases and rollouts: releaseThreshold distinct admins, in Domain.releaseApproval. */
+function requireApprovals(
+  genesis: Genesis,
+  tx: Transaction,
+  body: ReleaseBody | RolloutBody,
+  verifySignatures: boolean,
+): void {
   const approvers = new Set<string>();
   for (const approval of tx.signatures) {
     const admin = genesis.admins.find((a) => a.id === approval.signer);
@@ -412,7 +516,7 @@ function applyRelease(
     ) {
       reject(
         'bad-signature',
-        `the approval by admin ${admin.id} does not verify; sign the release body again`,
+        `the approval by admin ${admin.id} does not verify; sign the ${body.type} body again`,
       );
     }
     approvers.add(admin.id);
@@ -420,10 +524,9 @@ function applyRelease(
   if (approvers.size < genesis.releaseThreshold) {
     reject(
       'threshold-not-met',
-      `the release has valid approvals from ${approvers.size} distinct admin(s), it needs ${genesis.releaseThreshold}; collect more approvals`,
+      `the ${body.type} has valid approvals from ${approvers.size} distinct admin(s), it needs ${genesis.releaseThreshold}; collect more approvals`,
     );
   }
-  return targetChange(state, body, id, height);
 }
 
 function applyAttest(
@@ -449,7 +552,7 @@ function applyEnroll(
   body: DeviceEnrollBody,
   height: Height,
   verifySignatures: boolean,
-): StateChange {
+): StateChange[] {
   requireAdminSignature(genesis, tx, body, verifySignatures);
   const existing = state.device(body.deviceId);
   if (existing !== undefined) {
@@ -470,7 +573,14 @@ function applyEnroll(
     lastSeq: 0,
     lastReport: null,
   };
-  return { key: deviceKey(body.deviceId), entry };
+  const changes: StateChange[] = [{ key: deviceKey(body.deviceId), entry }];
+  // A device that joins a target during its rollout joins the rollout's wave.
+  const rollout = state.targetRollout(body.target);
+  if (rollout !== undefined && rolloutCounting(rollout)) {
+    const wave = waveOf(body.deviceId, rollout.rolloutId, rollout.waves);
+    changes.push(rolloutChange(changeMembership(rollout, wave, 1, null)));
+  }
+  return changes;
 }
 
 function applyRevoke(
@@ -479,10 +589,20 @@ function applyRevoke(
   tx: Transaction,
   body: DeviceRevokeBody,
   verifySignatures: boolean,
-): StateChange {
+): StateChange[] {
   requireAdminSignature(genesis, tx, body, verifySignatures);
   const existing = requireDevice(state, body.deviceId);
-  return { key: deviceKey(body.deviceId), entry: { ...existing, status: 'revoked' } };
+  const changes: StateChange[] = [
+    { key: deviceKey(body.deviceId), entry: { ...existing, status: 'revoked' } },
+  ];
+  // A revoked device leaves its wave, with its counted report, so it cannot hold the wave back.
+  const rollout = state.targetRollout(existing.target);
+  if (rollout !== undefined && rolloutCounting(rollout)) {
+    const wave = waveOf(existing.deviceId, rollout.rolloutId, rollout.waves);
+    const counted = existing.rollout?.rolloutId === rollout.rolloutId ? existing.rollout.outcome : null;
+    changes.push(rolloutChange(changeMembership(rollout, wave, -1, counted)));
+  }
+  return changes;
 }
 
 function applyReport(
@@ -491,7 +611,7 @@ function applyReport(
   body: DeviceReportBody,
   height: Height,
   verifySignatures: boolean,
-): StateChange {
+): StateChange[] {
   const device = requireDevice(state, body.deviceId);
   requireSigner(tx, body.deviceId, `device ${body.deviceId}`);
   if (verifySignatures) requireSignature(tx, body, device.publicKey, `device ${body.deviceId}`);
@@ -506,7 +626,106 @@ function applyReport(
     lastSeq: body.seq,
     lastReport: { version: body.version, sha256: body.sha256, status: body.status, height },
   };
-  return { key: deviceKey(body.deviceId), entry };
+  const rollout = state.targetRollout(device.target);
+  if (
+    rollout === undefined ||
+    !rolloutCounting(rollout) ||
+    body.target !== rollout.target ||
+    body.version !== rollout.version
+  ) {
+    return [{ key: deviceKey(body.deviceId), entry }];
+  }
+  // A report on the version being rolled out counts in the device's wave.
+  const outcome: RolloutOutcome = body.status === 'applied' ? 'success' : 'failure';
+  const previous = device.rollout?.rolloutId === rollout.rolloutId ? device.rollout.outcome : null;
+  const wave = waveOf(device.deviceId, rollout.rolloutId, rollout.waves);
+  return [
+    {
+      key: deviceKey(body.deviceId),
+      entry: { ...entry, rollout: { rolloutId: rollout.rolloutId, outcome } },
+    },
+    rolloutChange(countReport(rollout, wave, previous, outcome)),
+  ];
+}
+
+function applyRollout(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  body: RolloutBody,
+  id: TxId,
+  height: Height,
+  verifySignatures: boolean,
+): StateChange[] {
+  requireApprovals(genesis, tx, body, verifySignatures);
+  if (state.rollout(body.rolloutId) !== undefined) {
+    reject('rollout-exists', `rollout ${body.rolloutId} already exists; choose a new rollout id`);
+  }
+  const release = state.target(body.target);
+  if (release === undefined || release.version !== body.version) {
+    const now = release === undefined ? 'has no release' : `is at version ${release.version}`;
+    reject(
+      'rollout-version',
+      `target ${body.target} ${now}; a rollout stages the target's current release, so release version ${body.version} first`,
+    );
+  }
+  const current = state.targetRollout(body.target);
+  if (current !== undefined && rolloutActive(current)) {
+    reject(
+      'rollout-state',
+      `target ${body.target} is in rollout ${current.rolloutId} (${current.status}); abort it or let it finish first`,
+    );
+  }
+  // Counting the target's devices reads every state entry once per rollout: a rare admin
+  // transaction; from then on enrollments and revocations keep the counts.
+  const devicesPerWave = body.waves.map(() => 0);
+  for (const [, entry] of state.entries()) {
+    if (entry.kind !== 'device' || entry.status !== 'enrolled' || entry.target !== body.target) continue;
+    const wave = waveOf(entry.deviceId, body.rolloutId, body.waves);
+    devicesPerWave[wave] = (devicesPerWave[wave] ?? 0) + 1;
+  }
+  const pointer: TargetRolloutEntry = {
+    kind: 'target-rollout',
+    target: body.target,
+    rolloutId: body.rolloutId,
+  };
+  return [
+    rolloutChange(startRollout(body, release.sha256, devicesPerWave, id, height)),
+    { key: targetRolloutKey(body.target), entry: pointer },
+  ];
+}
+
+function applyRolloutControl(
+  genesis: Genesis,
+  state: LedgerState,
+  tx: Transaction,
+  body: RolloutControlBody,
+  verifySignatures: boolean,
+): StateChange {
+  requireAdminSignature(genesis, tx, body, verifySignatures);
+  const rollout = state.rollout(body.rolloutId);
+  if (rollout === undefined)
+    reject('rollout-unknown', `rollout ${body.rolloutId} does not exist; check the id`);
+  if (body.seq !== rollout.controlSeq + 1) {
+    reject(
+      'replayed-seq',
+      `rollout ${body.rolloutId} has had ${rollout.controlSeq} control(s); this one must carry seq ${rollout.controlSeq + 1}, not ${body.seq} (a replay, or a control that crossed another)`,
+    );
+  }
+  if (body.action === 'resume' && state.targetRollout(rollout.target)?.rolloutId !== rollout.rolloutId) {
+    reject(
+      'rollout-state',
+      `target ${rollout.target} has a newer rollout than ${rollout.rolloutId}; only the target's latest rollout can be resumed`,
+    );
+  }
+  const signer = tx.signatures[0]?.signer ?? '';
+  const next = controlRollout(rollout, body, signer);
+  if (typeof next === 'string') reject('rollout-state', next);
+  return rolloutChange(next);
+}
+
+function rolloutChange(entry: RolloutEntry): StateChange {
+  return { key: rolloutKey(entry.rolloutId), entry };
 }
 
 function applyHeartbeat(
@@ -653,8 +872,11 @@ export interface AdminKey {
   readonly privateKey: KeyObject;
 }
 
-/** A release approved by each of these admins (signatures over the body, in Domain.releaseApproval). */
-export function signRelease(body: ReleaseBody, adminKeys: readonly AdminKey[]): Transaction {
+/**
+ * A release (or rollout) approved by each of these admins (signatures over the body, in
+ * Domain.releaseApproval).
+ */
+export function signRelease(body: ReleaseBody | RolloutBody, adminKeys: readonly AdminKey[]): Transaction {
   return {
     body,
     signatures: adminKeys.map((k) => ({
@@ -666,7 +888,10 @@ export function signRelease(body: ReleaseBody, adminKeys: readonly AdminKey[]): 
 
 /** Adds one admin's approval to a release, so approvals can be collected one by one. */
 export function addApproval(tx: Transaction, adminKey: AdminKey): Transaction {
-  assert(tx.body.type === 'release', 'only releases collect approvals');
+  assert(
+    tx.body.type === 'release' || tx.body.type === 'rollout',
+    'only releases and rollouts collect approvals',
+  );
   return {
     body: tx.body,
     signatures: [
@@ -677,7 +902,7 @@ export function addApproval(tx: Transaction, adminKey: AdminKey): Transaction {
 }
 
 export function signAsAdmin(
-  body: DeviceEnrollBody | DeviceRevokeBody,
+  body: DeviceEnrollBody | DeviceRevokeBody | RolloutControlBody,
   adminId: string,
   key: KeyObject,
 ): Transaction {

@@ -161,18 +161,52 @@ export interface HeartbeatBody {
   readonly timestampMs: number;
 }
 
+/**
+ * A staged rollout of the current release of a group target ("group:<G>") to the devices that
+ * follow it. Each device falls into a wave by waveOf() (src/ledger/rollout.ts); wave i holds the
+ * devices whose bucket in [0, 100) is below waves[i] and not below waves[i-1]. Approved like a
+ * release: by genesis.releaseThreshold distinct admins, in Domain.releaseApproval.
+ */
+export interface RolloutBody {
+  readonly type: 'rollout';
+  readonly chainId: string;
+  readonly rolloutId: string;
+  readonly target: TargetName;
+  /** Must be the target's current version when the rollout is recorded. */
+  readonly version: number;
+  /** Cumulative percentages, strictly ascending integers, the last one 100; e.g. [10, 50, 100]. */
+  readonly waves: readonly number[];
+  /** A wave halts the rollout when its failures exceed this percentage of its devices. */
+  readonly maxFailuresPercent: number;
+}
+
+/** An operator's decision on a rollout; signed by one admin. */
+export interface RolloutControlBody {
+  readonly type: 'rollout-control';
+  readonly chainId: string;
+  readonly rolloutId: string;
+  readonly action: 'abort' | 'resume' | 'rollback';
+  /**
+   * The rollout's controlSeq plus one: each control applies once, so a replayed "abort" cannot
+   * undo a later "resume".
+   */
+  readonly seq: number;
+}
+
 export type TxBody =
   | ReleaseBody
   | AttestBody
   | DeviceEnrollBody
   | DeviceRevokeBody
   | DeviceReportBody
-  | HeartbeatBody;
+  | HeartbeatBody
+  | RolloutBody
+  | RolloutControlBody;
 export type TxType = TxBody['type'];
 
 /**
  * A transaction: a body and the signatures its signer rule asks for.
- * release: m-of-n distinct admins; device-enroll/revoke: one admin; attest and heartbeat: the
+ * release and rollout: m-of-n distinct admins; device-enroll/revoke and rollout-control: one admin; attest and heartbeat: the
  * submitting validator (signer = its id as a decimal string); device-report: the device
  * (signer = device id).
  */
@@ -210,6 +244,61 @@ export interface DeviceEntry {
     readonly status: DeviceReportBody['status'];
     readonly height: Height;
   } | null;
+  /**
+   * How this device is counted in its target's rollout, once it reported on the rollout's version;
+   * absent before. A second report moves the device between counts instead of adding to them.
+   */
+  readonly rollout?: {
+    readonly rolloutId: string;
+    readonly outcome: RolloutOutcome;
+  };
+}
+
+export type RolloutOutcome = 'success' | 'failure';
+
+export type RolloutStatus = 'running' | 'halted' | 'aborted' | 'done';
+
+/** Devices and their counted reports in one wave of a rollout. */
+export interface WaveProgress {
+  /** Enrolled devices of the target that fall into this wave. */
+  readonly devices: number;
+  readonly successes: number;
+  readonly failures: number;
+}
+
+/** The state of a rollout, under "rollout/<id>". */
+export interface RolloutEntry {
+  readonly kind: 'rollout';
+  readonly rolloutId: string;
+  readonly target: TargetName;
+  readonly version: number;
+  /** The release being rolled out, copied from the target entry when the rollout was recorded. */
+  readonly sha256: Hash32Hex;
+  readonly waves: readonly number[];
+  readonly maxFailuresPercent: number;
+  readonly status: RolloutStatus;
+  /** Set by a rollback control: devices go back to the version they ran before. */
+  readonly rollback: boolean;
+  /** Why the status is what it is, in words ("" while running normally). */
+  readonly reason: string;
+  /** Index of the newest open wave: devices of waves 0..currentWave may update. */
+  readonly currentWave: number;
+  /** One per wave, in wave order. */
+  readonly progress: readonly WaveProgress[];
+  /** How many rollout-control transactions applied. */
+  readonly controlSeq: number;
+  readonly createdAt: Height;
+  readonly txId: TxId;
+}
+
+/**
+ * The rollout that device reports of a target count towards, under "target-rollout/<target>".
+ * A report names its target, not a rollout, so this entry is how a report finds its rollout.
+ */
+export interface TargetRolloutEntry {
+  readonly kind: 'target-rollout';
+  readonly target: TargetName;
+  readonly rolloutId: string;
 }
 
 /**
@@ -225,9 +314,12 @@ export interface HeartbeatEntry {
   readonly txId: TxId;
 }
 
-export type StateEntry = TargetEntry | DeviceEntry | HeartbeatEntry;
+export type StateEntry = TargetEntry | DeviceEntry | HeartbeatEntry | RolloutEntry | TargetRolloutEntry;
 
-/** State keys are namespaced strings: "target/<name>", "device/<id>" and "heartbeat/<validator>". */
+/**
+ * State keys are namespaced strings: "target/<name>", "device/<id>", "heartbeat/<validator>",
+ * "rollout/<id>" and "target-rollout/<target>".
+ */
 export type StateKey = string & { readonly __brand: 'StateKey' };
 
 export function targetKey(target: string): StateKey {
@@ -240,6 +332,14 @@ export function deviceKey(deviceId: string): StateKey {
 
 export function heartbeatKey(submitter: ValidatorId): StateKey {
   return `heartbeat/${submitter}` as StateKey;
+}
+
+export function rolloutKey(rolloutId: string): StateKey {
+  return `rollout/${rolloutId}` as StateKey;
+}
+
+export function targetRolloutKey(target: string): StateKey {
+  return `target-rollout/${target}` as StateKey;
 }
 
 /** What a block changed: the storage layer persists exactly this. */

@@ -115,7 +115,7 @@ export class TxSignatureChecker {
    * Verifies every signature of a parsed transaction on the thread pool. Resolves true and
    * remembers the id when all verify with the keys the signer rules name; false otherwise
    * (unknown signer, bad signature). The ledger still enforces the signer rules themselves.
-   * A release's approvals by signers unknown to genesis are skipped, as the ledger ignores them:
+   * A release's (or rollout's) approvals by signers unknown to genesis are skipped, as the ledger ignores them:
    * refusing such a release here would drop a transaction the ledger accepts.
    */
   async check(id: TxId, tx: Transaction, state: LedgerState): Promise<boolean> {
@@ -125,7 +125,7 @@ export class TxSignatureChecker {
     for (const approval of tx.signatures) {
       const key = this.keyOf(tx, approval.signer, state);
       if (key !== undefined) keyed.push({ key, signature: approval.signature });
-      else if (tx.body.type !== 'release') return false;
+      else if (tx.body.type !== 'release' && tx.body.type !== 'rollout') return false;
     }
     const checks = keyed.map((k) => verifyAsync(domain, tx.body, k.signature, k.key));
     const results = await Promise.all(checks);
@@ -143,8 +143,10 @@ export class TxSignatureChecker {
         return this.#validatorKeys[body.submitter];
       }
       case 'release':
+      case 'rollout':
       case 'device-enroll':
       case 'device-revoke':
+      case 'rollout-control':
         return this.#adminKeys.get(signer);
       case 'device-report': {
         const device = state.device(body.deviceId);

@@ -180,6 +180,10 @@ export function txColumns(tx: Transaction): { target: string | null; deviceId: s
       return { target: null, deviceId: body.deviceId };
     case 'heartbeat':
       return { target: null, deviceId: null };
+    case 'rollout':
+      return { target: body.target, deviceId: null };
+    case 'rollout-control':
+      return { target: null, deviceId: null };
   }
 }
 
