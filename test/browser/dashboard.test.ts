@@ -108,6 +108,7 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
         stdio: 'pipe',
       });
     }
+    const setupStart = Date.now();
     mkdirSync(screenshotDir, { recursive: true });
     assert.ok(
       existsSync(chromiumPath),
@@ -129,7 +130,9 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
         ],
       }),
     ]);
+    const seedStart = Date.now();
     await seed(net);
+    console.log(`# network up and seeded in ${Date.now() - setupStart} ms (seed ${Date.now() - seedStart} ms)`);
     context = await browser.newContext({ viewport: desktop });
     context.setDefaultTimeout(15_000);
     page = await context.newPage();
@@ -319,67 +322,61 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
  */
 async function seed(net: TestNetwork): Promise<void> {
   const chainId = net.init.genesis.chainId;
-  assert.equal((await net.validateHash(0, sha256OfText('1'))).body, answers.added);
   const admins = ['admin-1', 'admin-2'].map((id) => ({
     id,
     privateKey: loadPrivateKey(paths.adminKey(net.dir, id)).privateKey,
   }));
-  for (const [version, text] of [
-    [1, v1Text],
-    [2, v2Text],
-  ] as const) {
-    const bytes = Buffer.from(text);
-    await submit(
-      net,
-      signRelease(
-        {
-          type: 'release',
-          chainId,
-          target: target as TargetName,
-          version,
-          sha256: sha256Hex(bytes) as Hash32Hex,
-          size: bytes.length,
-          mediaType: 'text/plain',
-          content: bytes.toString('base64'),
-        },
-        admins,
-      ),
-    );
-  }
   const admin = admins[0];
   assert.ok(admin !== undefined);
+  const release = (version: number, text: string) => {
+    const bytes = Buffer.from(text);
+    return signRelease(
+      {
+        type: 'release',
+        chainId,
+        target: target as TargetName,
+        version,
+        sha256: sha256Hex(bytes) as Hash32Hex,
+        size: bytes.length,
+        mediaType: 'text/plain',
+        content: bytes.toString('base64'),
+      },
+      admins,
+    );
+  };
   const devices: [string, string, KeyPair][] = [
     ['cam-1', 'cameras', generateKeyPair()],
     ['cam-2', 'cameras', generateKeyPair()],
     ['cam-3', 'cameras', generateKeyPair()],
     ['gw-1', 'gateways', generateKeyPair()],
   ];
-  await Promise.all(
-    devices.map(([id, group, key]) =>
-      submit(
-        net,
-        signAsAdmin(
-          {
-            type: 'device-enroll',
-            chainId,
-            deviceId: id as DeviceId,
-            publicKey: key.publicKeyHex as PublicKeyHex,
-            group,
-            target: target as TargetName,
-          },
-          admin.id,
-          admin.privateKey,
-        ),
-      ),
-    ),
-  );
+  const enroll = ([id, group, key]: [string, string, KeyPair]) =>
+    signAsAdmin(
+      {
+        type: 'device-enroll',
+        chainId,
+        deviceId: id as DeviceId,
+        publicKey: key.publicKeyHex as PublicKeyHex,
+        group,
+        target: target as TargetName,
+      },
+      admin.id,
+      admin.privateKey,
+    );
+  // Independent transactions go together, so the seed takes few consensus rounds; v2 is released
+  // only after v1 committed, because a version must be newer than the current one.
+  await Promise.all([
+    net.validateHash(0, sha256OfText('1')).then((a) => assert.equal(a.body, answers.added)),
+    submit(net, release(1, v1Text)).then(() => submit(net, release(2, v2Text))),
+    ...devices.map((d) => submit(net, enroll(d))),
+  ]);
   const reports: [number, number, 'applied' | 'failed'][] = [
     [0, 2, 'applied'],
     [1, 1, 'applied'],
     [3, 2, 'failed'],
   ];
-  await Promise.all(
-    reports.map(([index, version, status]) => {
+  await Promise.all([
+    ...reports.map(([index, version, status]) => {
       const device = devices[index];
       assert.ok(device !== undefined);
       return submit(
@@ -400,13 +397,13 @@ async function seed(net: TestNetwork): Promise<void> {
         ),
       );
     }),
-  );
-  await submit(
-    net,
-    signAsAdmin(
-      { type: 'device-revoke', chainId, deviceId: 'cam-3' as DeviceId, reason: 'stolen' },
-      admin.id,
-      admin.privateKey,
+    submit(
+      net,
+      signAsAdmin(
+        { type: 'device-revoke', chainId, deviceId: 'cam-3' as DeviceId, reason: 'stolen' },
+        admin.id,
+        admin.privateKey,
+      ),
     ),
-  );
+  ]);
 }
