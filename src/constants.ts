@@ -169,7 +169,7 @@ export const opsVerifiedBlocksCachedMax = 1024;
 /** How long an operator command waits for one answer of a validator. */
 export const opsRequestTimeoutMs = 10_000;
 /** How long an operator command waits for a validator's /health or /v1/status when it probes a network. */
-export const opsProbeTimeoutMs = 1500;
+export const opsProbeTimeoutMs = 3000;
 /** Devices named one by one in a status or history answer; beyond it only counts are given. */
 export const opsDevicesListedMax = 1000;
 /** Transactions one `configchain audit` lists at most (--limit may ask for fewer). */

@@ -69,6 +69,13 @@ function lineOf(bytes: Buffer, offset: number): number {
   return line;
 }
 
+/** Offset of the first byte of the 1-based line `line`. */
+function nthLineStart(bytes: Buffer, line: number): number {
+  let offset = 0;
+  for (let l = 1; l < line; l++) offset = bytes.indexOf(10, offset) + 1;
+  return offset;
+}
+
 /** A small deterministic generator (mulberry32), so a failing position can be reproduced. */
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -133,6 +140,9 @@ describe('chain export and verify-chain on 1,000 blocks', { timeout: 240_000 }, 
     // Two positions in the first two lines (header and genesis) and one on a line break, every run.
     positions.push(Math.floor(random() * good.indexOf(10)), good.indexOf(10, good.indexOf(10) + 1) + 5);
     positions.push(good.indexOf(10, good.length - 5000));
+    // JSON syntax for certain: the opening brace of block 500's line, and the quote before its "certificate".
+    const line500 = nthLineStart(good, 503);
+    positions.push(line500, good.indexOf('"certificate"', line500));
     for (const offset of positions) {
       const bytes = Buffer.from(good);
       const original = bytes[offset] ?? 0;

@@ -70,7 +70,11 @@ async function show(opts: ShowOptions): Promise<CommandResult> {
     `${opts.target} v${version}: ${found.size} bytes, sha256 ${found.sha256} matches its ${found.type} at block ${found.height} ` +
     `of the chain verified to block ${tip.height} (copy read from ${found.from})`;
   if (opts.out !== undefined) {
-    writeFileSync(opts.out, found.bytes);
+    try {
+      writeFileSync(opts.out, found.bytes);
+    } catch (error) {
+      throw new OpsError('IO', `cannot write ${opts.out}: ${(error as Error).message}`);
+    }
     return { data, text: `${account}; written to ${opts.out}\n` };
   }
   if (!opts.json) processIo.stderr.write(`configchain show: ${account}\n`);
