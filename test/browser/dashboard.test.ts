@@ -132,7 +132,9 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     ]);
     const seedStart = Date.now();
     await seed(net);
-    console.log(`# network up and seeded in ${Date.now() - setupStart} ms (seed ${Date.now() - seedStart} ms)`);
+    console.log(
+      `# network up and seeded in ${Date.now() - setupStart} ms (seed ${Date.now() - seedStart} ms)`,
+    );
     context = await browser.newContext({ viewport: desktop });
     context.setDefaultTimeout(15_000);
     page = await context.newPage();
