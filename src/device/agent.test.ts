@@ -185,7 +185,13 @@ describe('runRound (proof mode)', () => {
     });
     const fake = fakeHttp({ proofs: { 'http://v0': fixture.proof } });
     const current = await round(dir, fake.http).run();
-    assert.deepEqual(current, { kind: 'nothing-new', target: 'default', version: 3, why: 'current' });
+    assert.deepEqual(current, {
+      kind: 'nothing-new',
+      target: 'default',
+      version: 3,
+      why: 'current',
+      attempts: [],
+    });
     assert.ok(roundSucceeded(current));
     const stale = await round(dir, fake.http, {
       nowMs: () => now + 10 * 60_000,
@@ -225,6 +231,36 @@ describe('runRound (proof mode)', () => {
     );
     assert.equal(state(dir).pendingReport, null);
     assert.equal(state(dir).nextSeq, 2);
+  });
+
+  it('skips report numbers the ledger already accepted when state.json lost its counter', async () => {
+    const dir = deviceDir();
+    const ledgerLastSeq = 5;
+    const fake = fakeHttp({
+      proofs: { 'http://v0': fixture.proof },
+      submit: (_validator, tx) => {
+        const seq = (tx.body as DeviceReportBody).seq;
+        if (seq <= ledgerLastSeq) {
+          return {
+            status: 'rejected',
+            txId: '12'.repeat(32),
+            code: 'TX_INVALID',
+            reason: `report seq ${seq} of device d1 is not above its last accepted seq ${ledgerLastSeq}; a replay, or the device lost its counter`,
+          };
+        }
+        return { status: 'committed', txId: '34'.repeat(32) };
+      },
+    });
+    fake.http.fetchDevice = async () => ({ lastSeq: ledgerLastSeq });
+    const result = await round(dir, fake.http).run();
+    assert.ok(result.kind === 'applied');
+    assert.deepEqual([result.report.status, result.report.seq], ['committed', 6]);
+    assert.deepEqual(
+      fake.reports.map((b) => b.seq),
+      [1, 6],
+    );
+    assert.equal(state(dir).nextSeq, 7);
+    assert.equal(state(dir).pendingReport, null);
   });
 
   it('reports a mismatch with the next seq when A serves other bytes, and keeps the old version', async () => {

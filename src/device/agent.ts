@@ -207,6 +207,8 @@ export type RoundResult =
       readonly sha256: string;
       readonly path: string;
       readonly report: ReportOutcome;
+      /** Validators that failed or were refused before one gave an acceptable answer. */
+      readonly attempts: readonly Attempt[];
     }
   | {
       readonly kind: 'nothing-new';
@@ -214,6 +216,7 @@ export type RoundResult =
       /** The version applied on the device (0 if none). */
       readonly version: number;
       readonly why: 'current' | 'absent';
+      readonly attempts: readonly Attempt[];
     }
   | {
       readonly kind: 'refused';
@@ -229,6 +232,7 @@ export type RoundResult =
       readonly code: 'ARTIFACT_HASH' | 'ARTIFACT_SIZE' | 'INVALID';
       readonly reason: string;
       readonly report: ReportOutcome | null;
+      readonly attempts: readonly Attempt[];
     }
   | {
       readonly kind: 'failed';
@@ -275,6 +279,8 @@ interface Round {
   readonly log: (line: string) => void;
   readonly nowMs: () => number;
   readonly hook: string | undefined;
+  /** Every validator that failed or was refused this round, in order. */
+  readonly attempts: Attempt[];
   state: DeviceState;
 }
 
@@ -304,6 +310,7 @@ function prepare(options: RoundOptions): Round {
     log: options.log ?? (() => undefined),
     nowMs,
     hook: options.hook,
+    attempts: [],
     state: readDeviceState(options.dir, options.deviceId),
   };
 }
@@ -321,7 +328,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
 
 async function proofRound(round: Round, headerAgeMsMax: number): Promise<RoundResult> {
   const target = round.config.target;
-  const attempts: Attempt[] = [];
+  const attempts = round.attempts;
   let accepted: { entry: TargetEntry | null; outcome: string; validator: string; height: number } | null =
     null;
   for (const validator of round.config.validators) {
@@ -370,7 +377,7 @@ async function proofRound(round: Round, headerAgeMsMax: number): Promise<RoundRe
         ? `round: nothing new: the ledger has no release for ${target}`
         : `round: nothing new: version ${round.state.lastAppliedVersion} is current`,
     );
-    return { kind: 'nothing-new', target, version: round.state.lastAppliedVersion, why };
+    return { kind: 'nothing-new', target, version: round.state.lastAppliedVersion, why, attempts };
   }
   const entry = accepted.entry;
   const url = `${round.config.configServer.replace(/\/+$/, '')}/v1/artifacts/${entry.sha256}`;
@@ -393,7 +400,15 @@ async function proofRound(round: Round, headerAgeMsMax: number): Promise<RoundRe
       status: 'mismatch',
       detail: `${code} from ${round.config.configServer}: ${check.reason}`,
     });
-    return { kind: 'mismatch', target, version: entry.version, code, reason: check.reason, report: sent };
+    return {
+      kind: 'mismatch',
+      target,
+      version: entry.version,
+      code,
+      reason: check.reason,
+      report: sent,
+      attempts,
+    };
   }
   round.log(`download: ${entry.size} bytes from ${url}, sha256 matches the certified release`);
   return applyAndReport(round, entry.version, entry.sha256, fetched.tmp);
@@ -444,7 +459,7 @@ async function fetchToTemp(round: Round, url: string, bytesMax: number): Promise
         kind: 'failed',
         code: e.code ?? 'DOWNLOAD',
         reason: `downloading from the config server failed: ${e.message}`,
-        attempts: [],
+        attempts: round.attempts,
         report: null,
       },
     };
@@ -475,7 +490,13 @@ async function applyAndReport(
         status: 'failed',
         detail: `hook failed: ${hook.reason}`,
       });
-      return { kind: 'failed', code: 'HOOK_FAILED', reason: hook.reason, attempts: [], report: r };
+      return {
+        kind: 'failed',
+        code: 'HOOK_FAILED',
+        reason: hook.reason,
+        attempts: round.attempts,
+        report: r,
+      };
     }
     round.log(`hook: ${round.hook} succeeded`);
   }
@@ -484,7 +505,7 @@ async function applyAndReport(
     { version, sha256: sha256 as Hash32Hex, status: 'applied', detail: `applied to ${path}` },
     { lastAppliedVersion: version, sha256 },
   );
-  return { kind: 'applied', target, version, sha256, path, report: r };
+  return { kind: 'applied', target, version, sha256, path, report: r, attempts: round.attempts };
 }
 
 // Simple mode ------------------------------------------------------------------------------------
@@ -499,15 +520,29 @@ async function simpleRound(round: Round): Promise<RoundResult> {
     rmSync(fetched.tmp, { force: true });
     const reason = `the config server sent more than policy.artifactBytesMax (${round.genesis.policy.artifactBytesMax}) bytes`;
     round.log(`download: ${reason}; aborted`);
-    return { kind: 'mismatch', target, version: 0, code: 'ARTIFACT_SIZE', reason, report: null };
+    return {
+      kind: 'mismatch',
+      target,
+      version: 0,
+      code: 'ARTIFACT_SIZE',
+      reason,
+      report: null,
+      attempts: round.attempts,
+    };
   }
   if (sha256 === round.state.sha256) {
     rmSync(fetched.tmp, { force: true });
     round.log(`round: nothing new: the latest on the config server is the applied ${sha256}`);
-    return { kind: 'nothing-new', target, version: round.state.lastAppliedVersion, why: 'current' };
+    return {
+      kind: 'nothing-new',
+      target,
+      version: round.state.lastAppliedVersion,
+      why: 'current',
+      attempts: round.attempts,
+    };
   }
   round.log(`download: ${fetched.download.size} bytes from ${url}, sha256 ${sha256}`);
-  const attempts: Attempt[] = [];
+  const attempts = round.attempts;
   for (const validator of round.config.validators) {
     let answer: { status: number; text: string };
     try {
@@ -536,7 +571,15 @@ async function simpleRound(round: Round): Promise<RoundResult> {
         status: 'mismatch',
         detail: `validateHash refused ${sha256}: ${answer.text}`.slice(0, reportDetailLengthMax),
       });
-      return { kind: 'mismatch', target, version: 0, code: 'INVALID', reason: answer.text, report: r };
+      return {
+        kind: 'mismatch',
+        target,
+        version: 0,
+        code: 'INVALID',
+        reason: answer.text,
+        report: r,
+        attempts,
+      };
     }
     attempts.push({ validator, code: `HTTP_${answer.status}`, reason: answer.text.slice(0, 300) });
     round.log(
@@ -611,6 +654,45 @@ async function report(
   };
   const tx = signAsDevice(body, round.key);
   round.state = { ...round.state, ...(applied ?? {}), nextSeq: seq + 1, pendingReport: tx };
+  await writeDeviceState(round.dir, round.id, round.state);
+  const outcome = await sendReport(round, tx);
+  if (outcome.status !== 'rejected' || outcome.validator === null || !isReplay(outcome.reason))
+    return outcome;
+  return resendAfterLostCounter(round, body, outcome.validator, outcome);
+}
+
+/** The ledger's reason for a report whose seq is not above the device's last accepted one. */
+function isReplay(reason: string | null): boolean {
+  return reason !== null && /not above its last accepted seq|replay/i.test(reason);
+}
+
+/**
+ * A report just signed with state.json's counter was refused as a replay: the device lost its
+ * counter (state.json restored from an old backup or re-created). Ask the validator for the last
+ * accepted seq, skip past it, and send the report once more under the new number. A lying
+ * validator can only make the device skip numbers, which costs nothing. A resent pending report
+ * never comes here: its refusal as a replay most likely means it was committed before a crash.
+ */
+async function resendAfterLostCounter(
+  round: Round,
+  body: DeviceReportBody,
+  validator: string,
+  refused: ReportOutcome,
+): Promise<ReportOutcome> {
+  let lastSeq: number;
+  try {
+    lastSeq = (await round.http.fetchDevice(validator, round.id, round.identity)).lastSeq;
+  } catch (error) {
+    round.log(`report: cannot read the last accepted seq from ${validator}: ${(error as Error).message}`);
+    return refused;
+  }
+  if (lastSeq < body.seq || lastSeq >= Number.MAX_SAFE_INTEGER - 1) return refused;
+  const seq = lastSeq + 1;
+  round.log(
+    `report: the ledger has accepted seq ${lastSeq} already (state.json lost its counter); resending as seq ${seq}`,
+  );
+  const tx = signAsDevice({ ...body, seq }, round.key);
+  round.state = { ...round.state, nextSeq: seq + 1, pendingReport: tx };
   await writeDeviceState(round.dir, round.id, round.state);
   return sendReport(round, tx);
 }

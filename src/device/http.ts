@@ -53,6 +53,12 @@ export interface DeviceHttp {
     identity: DeviceIdentity,
   ): Promise<{ readonly status: number; readonly text: string }>;
   download(url: string, bytesMax: number, sink: ChunkSink, timeoutMs: number): Promise<Download>;
+  /** The device's registry entry (its last accepted report seq), as one validator says. */
+  fetchDevice(
+    validatorUrl: string,
+    deviceId: string,
+    identity: DeviceIdentity,
+  ): Promise<{ readonly lastSeq: number }>;
 }
 
 export interface SubmitAnswer {
@@ -222,6 +228,24 @@ async function submitTx(
   return body as SubmitAnswer;
 }
 
+/** GET /v1/devices/:id, signed. Only lastSeq is read, and only to skip used report numbers. */
+async function fetchDevice(
+  validatorUrl: string,
+  deviceId: string,
+  identity: DeviceIdentity,
+): Promise<{ lastSeq: number }> {
+  const answer = await request(validatorUrl, 'GET', `/v1/devices/${encodeURIComponent(deviceId)}`, identity);
+  if (answer.status !== 200) throw statusError(answer);
+  const body = parseJson(answer) as { lastSeq?: unknown };
+  if (typeof body.lastSeq !== 'number' || !Number.isSafeInteger(body.lastSeq) || body.lastSeq < 0) {
+    throw new DeviceHttpError('NOT_JSON', `${answer.url} answered a device entry without lastSeq`, {
+      url: answer.url,
+      status: answer.status,
+    });
+  }
+  return { lastSeq: body.lastSeq };
+}
+
 /** The article's POST /validateHash {hash, target}, signed. Returns the status and the text. */
 async function validateHash(
   validatorUrl: string,
@@ -296,4 +320,10 @@ async function download(
   }
 }
 
-export const defaultDeviceHttp: DeviceHttp = { fetchTargetProof, submitTx, validateHash, download };
+export const defaultDeviceHttp: DeviceHttp = {
+  fetchTargetProof,
+  submitTx,
+  validateHash,
+  download,
+  fetchDevice,
+};

@@ -227,7 +227,16 @@ describe('configchain device on a real network', () => {
 
     const again = await device(['--dir', dir, '--id', id, '--once', '--json']);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(resultOf(again), { kind: 'nothing-new', target, version: 7, why: 'current' });
+    const quiet = resultOf(again);
+    assert.deepEqual(
+      [quiet.kind, quiet.target, quiet.version, quiet.why],
+      ['nothing-new', target, 7, 'current'],
+    );
+    assert.deepEqual(
+      (quiet.attempts as { validator: string; code: string }[]).map((x) => x.validator),
+      ['http://127.0.0.1:9'],
+      'the dead validator is listed as a failed attempt',
+    );
   });
 
   it('refuses bytes that do not match the release, reports the mismatch and keeps the applied version', async () => {
