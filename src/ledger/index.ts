@@ -67,5 +67,6 @@ export {
   txDomain,
   txId,
   txLeafData,
+  txReadKeys,
 } from './tx.ts';
 export * from './types.ts';

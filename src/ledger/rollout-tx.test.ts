@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { DeviceId, TargetName, ValidatorId, View } from '../encoding/brand.ts';
 import { applyBlock, buildBlock } from './apply.ts';
@@ -8,7 +9,16 @@ import type { LedgerRule } from './errors.ts';
 import { waveOf } from './rollout.ts';
 import { LedgerState } from './state.ts';
 import { createTestNetwork, type SeededKey, seededKey } from './testing.ts';
-import { addApproval, checkTransaction, signAsAdmin, signAsDevice, signRelease, txId } from './tx.ts';
+import {
+  addApproval,
+  checkTransaction,
+  signAsAdmin,
+  signAsDevice,
+  signHeartbeat,
+  signRelease,
+  txId,
+  txReadKeys,
+} from './tx.ts';
 import type {
   BlockHeader,
   DeviceReportBody,
@@ -18,7 +28,7 @@ import type {
   Transaction,
 } from './types.ts';
 
-const { genesis, adminKeys } = createTestNetwork({ seed: 'rollout-tx-tests' });
+const { genesis, adminKeys, validatorKeys } = createTestNetwork({ seed: 'rollout-tx-tests' });
 const [admin0, admin1] = adminKeys as [(typeof adminKeys)[0], (typeof adminKeys)[0]];
 const GROUP = 'group:cams' as TargetName;
 const WAVES = [10, 50, 100];
@@ -298,5 +308,63 @@ describe('rollout transactions', () => {
     const keys = [...chain.state.entries()].map(([key]) => key).filter((k) => k.includes('rollout'));
     assert.deepEqual(keys.sort(), ['rollout/r', 'target-rollout/group:cams']);
     assert.equal(chain.state.rollout('r')?.txId, txId(rollout('r')));
+  });
+});
+
+describe('txReadKeys', () => {
+  // A fixed pool of transactions whose validity depends on each other; blocks take random subsets.
+  const pool: Transaction[] = [
+    release(1),
+    release(2),
+    release(3),
+    enroll('k-0'),
+    enroll('k-1'),
+    revoke('k-0'),
+    report('k-0', 'applied'),
+    report('k-1', 'failed'),
+    rollout('p'),
+    rollout('p', { version: 3 }),
+    rollout('q'),
+    controlTx('p', 'abort', 1),
+    controlTx('p', 'resume', 2),
+    controlTx('p', 'rollback', 2),
+    controlTx('q', 'abort', 1),
+    signHeartbeat(genesis, 1 as ValidatorId, validatorKeys[1]!.privateKey, 5),
+  ];
+  const skip = { signatureChecked: () => true };
+  const verdict = (state: LedgerState, tx: Transaction) => {
+    const result = checkTransaction(genesis, state, tx, skip);
+    return result.ok ? 'ok' : result.error.data.rule;
+  };
+
+  it('property: a transaction whose verdict a block changed reads a key that the block changed', () => {
+    fc.assert(
+      fc.property(fc.array(fc.subarray(pool.map((_, i) => i)), { minLength: 1, maxLength: 6 }), (blocks) => {
+        let parent = genesisBlock(genesis).header;
+        let state = LedgerState.empty();
+        for (const picks of blocks) {
+          const built = buildBlock(
+            genesis,
+            parent,
+            state,
+            picks.map((i) => pool[i]),
+            { view: 0 as View, proposer: 0 as ValidatorId, timestampMs: parent.timestampMs + 1 },
+            skip,
+          );
+          const changed = new Set<string>(built.changes.map((c) => c.key));
+          for (const tx of pool) {
+            if (verdict(state, tx) === verdict(built.state, tx)) continue;
+            const keys = txReadKeys(built.state, tx);
+            assert.ok(
+              keys.some((k) => changed.has(k)),
+              `${tx.body.type} went from ${verdict(state, tx)} to ${verdict(built.state, tx)} but reads only ${keys.join(', ')}`,
+            );
+          }
+          parent = built.block.header;
+          state = built.state;
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 });

@@ -78,6 +78,7 @@ import {
   type RolloutOutcome,
   rolloutKey,
   type StateChange,
+  type StateKey,
   type TargetEntry,
   type TargetRolloutEntry,
   type Transaction,
@@ -465,6 +466,40 @@ export function evaluateTransaction(
       return applyRollout(genesis, state, tx, body, id, height, verifySignatures);
     case 'rollout-control':
       return [applyRolloutControl(genesis, state, tx, body, verifySignatures)];
+  }
+}
+
+/**
+ * Every state key whose entry decides whether this transaction is valid on `state`: when a block
+ * changes none of them, a transaction that checked out before still does (and one that failed on
+ * a state rule still fails), so a node re-checks a pending transaction only when a block changed
+ * one of these keys. Device reports, enrollments and revocations also write a rollout's counts,
+ * but those never make them invalid, so the rollout is not among their keys.
+ */
+export function txReadKeys(state: LedgerState, tx: Transaction): StateKey[] {
+  const body = tx.body;
+  switch (body.type) {
+    case 'release':
+    case 'attest':
+      return [targetKey(body.target)];
+    case 'device-enroll':
+    case 'device-revoke':
+    case 'device-report':
+      return [deviceKey(body.deviceId)];
+    case 'heartbeat':
+      return [heartbeatKey(body.submitter)];
+    case 'rollout': {
+      const keys = [rolloutKey(body.rolloutId), targetKey(body.target), targetRolloutKey(body.target)];
+      const current = state.targetRollout(body.target);
+      if (current !== undefined) keys.push(rolloutKey(current.rolloutId));
+      return keys;
+    }
+    case 'rollout-control': {
+      const keys = [rolloutKey(body.rolloutId)];
+      const rollout = state.rollout(body.rolloutId);
+      if (rollout !== undefined) keys.push(targetRolloutKey(rollout.target));
+      return keys;
+    }
   }
 }
 
