@@ -2,9 +2,12 @@
  * Reads a configuration's content back from the validators' copies
  * (GET /v1/targets/:target/versions/:version/content) and accepts it only when it hashes to the
  * sha256 and has the size that the verified chain records for that version. The node the operator
- * named is asked first; when it holds no copy, the other validators of genesis are asked in turn,
- * and a release that carried its content inline on the verified chain is the last resort. A node
- * that answers with other content is a verification failure, never silently skipped.
+ * named is asked first; when it holds no copy, the other validators of genesis are asked in turn;
+ * then a release's inline content on the verified chain is used; and last the config servers of
+ * genesis are asked for the artifact by its hash (GET /v1/artifacts/:sha256), since validators keep
+ * copies of released content only, not of attested versions. Whoever answers, the bytes must match
+ * the verified hash, so asking an untrusted server is safe. A source that answers with other
+ * content is a verification failure, never silently skipped.
  */
 import { opsContentBytesMax, opsRequestTimeoutMs } from '../constants.ts';
 import { sha256Hex } from '../crypto/hash.ts';
@@ -22,12 +25,19 @@ export interface ExpectedContent {
 
 export interface VerifiedContent {
   readonly bytes: Buffer;
-  /** Where it came from: a validator's URL, or "inline in the release transaction". */
+  /** Where it came from: a validator's URL, "inline in the release transaction", or "config server B (URL)". */
   readonly from: string;
 }
 
+export interface ContentSources {
+  /** Validators' API base URLs, the one to ask first first. */
+  readonly validators: readonly string[];
+  /** Config servers by id and URL (from genesis), asked after the validators. */
+  readonly configServers: readonly { readonly id: string; readonly url: string }[];
+}
+
 export async function fetchVerifiedContent(
-  urls: readonly string[],
+  sources: ContentSources,
   expected: ExpectedContent,
   timeoutMs = opsRequestTimeoutMs,
 ): Promise<VerifiedContent> {
@@ -38,33 +48,42 @@ export async function fetchVerifiedContent(
     );
   }
   const misses: string[] = [];
-  for (const base of urls) {
-    const url = `${base.replace(/\/+$/, '')}/v1/targets/${encodeURIComponent(expected.target)}/versions/${expected.version}/content`;
+  const tryFrom = async (label: string, url: string): Promise<VerifiedContent | null> => {
     const got = await fetchBytes(url, expected.size, timeoutMs);
     if (typeof got === 'string') {
-      misses.push(`${base}: ${got}`);
-      continue;
+      misses.push(`${label}: ${got}`);
+      return null;
     }
     const hash = sha256Hex(got);
     if (hash !== expected.sha256 || got.byteLength !== expected.size) {
       throw new OpsError(
         'CONTENT_INVALID',
-        `${base} served ${got.byteLength} bytes hashing to ${hash} as ${expected.target} v${expected.version}, ` +
-          `but the verified chain records ${expected.size} bytes with sha256 ${expected.sha256}: that validator's copy is wrong or it lies`,
+        `${label} served ${got.byteLength} bytes hashing to ${hash} as ${expected.target} v${expected.version}, ` +
+          `but the verified chain records ${expected.size} bytes with sha256 ${expected.sha256}: its copy is wrong or it lies`,
         { url },
       );
     }
-    return { bytes: got, from: base };
+    return { bytes: got, from: label };
+  };
+  const path = `/v1/targets/${encodeURIComponent(expected.target)}/versions/${expected.version}/content`;
+  for (const base of sources.validators) {
+    const found = await tryFrom(base, `${base.replace(/\/+$/, '')}${path}`);
+    if (found !== null) return found;
   }
   if (expected.inline !== undefined) {
     const bytes = Buffer.from(expected.inline, 'base64');
     // The inline content is part of a transaction the ledger checked against this sha256.
     if (sha256Hex(bytes) === expected.sha256) return { bytes, from: 'inline in the release transaction' };
   }
+  for (const server of sources.configServers) {
+    const label = `config server ${server.id} (${server.url})`;
+    const found = await tryFrom(label, `${server.url.replace(/\/+$/, '')}/v1/artifacts/${expected.sha256}`);
+    if (found !== null) return found;
+  }
   throw new OpsError(
     'CONTENT_UNAVAILABLE',
-    `no validator serves a copy of ${expected.target} v${expected.version} (${misses.join('; ')}); ` +
-      'validators keep copies of released content up to policy.contentCopyBytesMax',
+    `nobody serves ${expected.target} v${expected.version} (sha256 ${expected.sha256}): ${misses.join('; ')}; ` +
+      'validators keep copies of released content up to policy.contentCopyBytesMax, config servers keep what was uploaded',
     { target: expected.target, version: expected.version },
   );
 }

@@ -131,7 +131,10 @@ export const ShowOutputSchema = Obj({
   sha256: Hex64,
   size: Type.Integer({ minimum: 0 }),
   mediaType: Nullable(Type.String()),
-  from: Type.String({ description: 'the validator whose copy was read (checked against sha256)' }),
+  from: Type.String({
+    description:
+      'whose copy was read (a validator URL, inline in the release, or a config server); checked against sha256',
+  }),
   encoding: Type.Union([Type.Literal('utf8'), Type.Literal('base64')]),
   content: Type.String(),
 });

@@ -16,7 +16,7 @@ export interface VerifiedVersion {
   readonly size: number;
   readonly mediaType: string | null;
   readonly bytes: Buffer;
-  /** The validator whose copy was read, or "inline in the release transaction". */
+  /** Whose copy was read: a validator's URL, "inline in the release transaction", or a config server. */
   readonly from: string;
 }
 
@@ -41,7 +41,8 @@ export async function readVerifiedVersions(
         { target, version },
       );
     }
-    const content = await fetchVerifiedContent([chain.nodeUrl, ...others], {
+    const sources = { validators: [chain.nodeUrl, ...others], configServers: chain.genesis.configSources };
+    const content = await fetchVerifiedContent(sources, {
       target,
       version,
       sha256: found.sha256,

@@ -296,13 +296,14 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
 
   it("show and diff read validators' copies checked against the chain; binary gets a clear message", async () => {
     const node = ['--dir', dir, '--node', net.apiUrl(3)];
-    const [showRaw, showJson, diffText, diffJson, binary, missing] = await Promise.all([
+    const [showRaw, showJson, diffText, diffJson, binary, missing, attested] = await Promise.all([
       cli(['show', ...node, '--target', 'default', '--version', '3']),
       cli(['show', ...node, '--target', 'default', '--version', '4', '--json']),
       cli(['diff', ...node, '--target', 'default', '--from', '3', '--to', '4']),
       cli(['diff', ...node, '--target', 'default', '--from', '3', '--to', '4', '--json']),
       cli(['diff', ...node, '--target', 'default', '--from', '4', '--to', '5']),
       cli(['show', ...node, '--target', 'default', '--version', '9', '--json']),
+      cli(['show', ...node, '--target', 'default', '--version', '1', '--json']),
     ]);
     assert.equal(showRaw.status, 0, showRaw.stderr);
     assert.equal(showRaw.stdout, v3Text, 'the exact content, as released');
@@ -335,6 +336,12 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
     assert.equal(binary.status, 0, binary.stderr);
     assert.match(binary.stdout, /No line diff of default v4 and v5: v5 is binary \(it contains NUL bytes\)/);
     assert.match(binary.stdout, /v5: sha256 [0-9a-f]{64}, 9 bytes/);
+
+    // Validators copy released content only; an attested version is read from a config server by its hash.
+    assert.equal(attested.status, 0, attested.stderr);
+    const one = checked<{ content: string; from: string; type: string }>(ShowOutputSchema, attested);
+    assert.deepEqual([one.content, one.type], ['1', 'attest']);
+    assert.match(one.from, /^config server [AB] \(http:/);
 
     assert.equal(missing.status, 2);
     const error = checked<{ error: { code: string; message: string } }>(ErrorOutputSchema, missing);
