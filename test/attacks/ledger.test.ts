@@ -11,12 +11,13 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Domain } from '../../src/crypto/domains.ts';
 import { sign } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
+import { deviceFiles, runRound } from '../../src/device/agent.ts';
 import type { TargetName } from '../../src/encoding/brand.ts';
 import { signAsDevice, signRelease } from '../../src/ledger/index.ts';
 import type { DeviceReportBody, Transaction } from '../../src/ledger/types.ts';
@@ -27,6 +28,7 @@ import {
   allTransactions,
   enroll,
   newDevice,
+  placeDevice,
   publish,
   releaseBody,
   revoke,
@@ -62,6 +64,8 @@ function reportTx(
 
 describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () => {
   let net: TestNetwork;
+  /** The enrolled device of attack 8; attack 9 runs its agent. */
+  let honest: TestDevice;
   before(async () => {
     net = await startNetwork({ demo: false, heartbeatIntervalMs: 60_000 });
     await publish(net, TARGET, 1, content(1));
@@ -133,6 +137,15 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
         refusedIds.add(answer.txId);
       }
     }
+    // Even a release with a full threshold of genuine admin signatures (stolen keys) does not
+    // commit when the validator-facing config server B does not hold its bytes: the attacker
+    // uploaded them to A only. Every validator fetches from B and hashes before voting.
+    const evil = Buffer.from('a configuration the attacker uploaded to A only\n', 'utf8');
+    await upload(net, TARGET, 99, evil, ['A']);
+    const stolenKeys = signRelease(releaseBody(net, TARGET, 99, evil), [admin1, admin2]);
+    const notOnB = await submitTx(net, 0, stolenKeys, 3000);
+    assert.notEqual(notOnB.status, 'committed', JSON.stringify(notOnB));
+
     // An honest release of the same version commits afterwards, so blocks were cut after every
     // forgery was submitted: had a validator kept one pending, it would have had its chance.
     const height = await publish(net, TARGET, 2, content(2), 1);
@@ -145,6 +158,7 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
         [1, 2],
         `validator ${v} holds exactly the two honest releases`,
       );
+      assert.ok(!releases.some((t) => (t.body as { sha256: string }).sha256 === sha256Hex(evil)));
       for (const release of releases) {
         assert.equal(new Set(release.signatures.map((s) => s.signer)).size, 2);
         assert.ok(!release.signatures.some((s) => s.signer === 'intruder'));
@@ -154,7 +168,7 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
   });
 
   it('attack 8: unenrolled and revoked devices cannot validate, fetch proofs or report, and a replayed report is rejected', async () => {
-    const honest = newDevice('attacks-honest');
+    honest = newDevice('attacks-honest');
     const stolen = newDevice('attacks-stolen');
     const unknown = newDevice('attacks-unknown');
     await enroll(net, honest, TARGET);
@@ -256,6 +270,22 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
       const entry = (await response.json()) as { version: number; sha256: string };
       assert.deepEqual([entry.version, entry.sha256], [3, sha256Hex(content(3))]);
     }
+
+    // A device that asks the tampered node first fails over to the others and applies version 3.
+    placeDevice(net, honest, TARGET, {
+      configServer: net.configServerUrl('A'),
+      validators: [net.apiUrl(victim), ...others.map((v) => net.apiUrl(v))],
+    });
+    const lines: string[] = [];
+    const result = await runRound({ dir: net.dir, deviceId: honest.id, log: (line) => lines.push(line) });
+    assert.equal(result.kind, 'applied', `${JSON.stringify(result)}\n${lines.join('\n')}`);
+    assert.equal(result.version, 3);
+    assert.equal(result.report.status, 'committed');
+    assert.ok(
+      lines.some((line) => line.includes(net.apiUrl(victim)) && line.includes('trying the next validator')),
+      'the device asked the tampered node first',
+    );
+    assert.deepEqual(readFileSync(deviceFiles.applied(net.dir, honest.id, TARGET)), content(3));
   });
 });
 
