@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- system [--clients N] [--seconds S] [--versions V] [--profile]`
+ * `npm run bench -- system [--clients N] [--seconds S] [--versions V] [--profile [--profile-out DIR]]`
  *
  * Starts a real 4-validator network (separate OS processes, temporary directory, random base
  * port) with both config servers, and measures side by side in the same run:
@@ -14,7 +14,7 @@
  * servers it measures; it is bounded in requests and time.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { initNetwork } from '../src/cli/commands/init.ts';
 import { type Child, logTail, ProcessGroup } from '../src/cli/up/processes.ts';
 import { ArtifactStore } from '../src/configserver/store.ts';
 import { sha256Hex } from '../src/crypto/hash.ts';
+import type { Hash32Hex, TargetName } from '../src/encoding/brand.ts';
 import { apiUrlOf, configServerUrl, findFreeBasePort, paths } from '../src/node/layout.ts';
 
 const thisFile = fileURLToPath(import.meta.url);
@@ -174,6 +175,133 @@ async function waitReady(child: Child, probe: () => Promise<boolean>, timeoutMs 
   }
 }
 
+/** Seeds both config servers before they start: the bench targets and the latency target. */
+function seedConfigServers(dir: string, clients: number, versionsPerClient: number): void {
+  const tSeed = performance.now();
+  let seeded = 0;
+  for (const id of ['A', 'B'] as const) {
+    const store = ArtifactStore.open(paths.artifactsDir(dir, id), { durable: false });
+    try {
+      for (let c = 0; c < clients; c++) {
+        for (let v = 1; v <= versionsPerClient; v++) {
+          store.put(`bench-${c}`, v, Buffer.from(benchContent(c, v)), 'text/plain');
+          seeded++;
+        }
+      }
+      for (let v = 1; v <= 200; v++) store.put('latency', v, Buffer.from(`latency-${v}`), 'text/plain');
+    } finally {
+      store.close();
+    }
+  }
+  console.log(
+    `  seeded ${seeded / 2} versions on A and B in ${((performance.now() - tSeed) / 1000).toFixed(1)} s`,
+  );
+}
+
+/**
+ * `--in-process`: the four validators in this one process on the in-memory transport (frames
+ * still serialized and parsed), called directly instead of over HTTP, with fsync off. What it
+ * reports is the process's CPU time (all threads) per committed attest: the cost of the node's
+ * own code (consensus, ledger, storage, signatures) without TLS and HTTP. CPU time, unlike
+ * throughput, barely moves with other load on a shared machine, so this is the figure to compare
+ * a change with; the full benchmark remains the acceptance figure.
+ */
+async function runInProcess(args: string[]): Promise<void> {
+  const clients = flag(args, 'clients', 128);
+  const seconds = flag(args, 'seconds', 8);
+  const versionsPerClient = flag(args, 'versions', Math.ceil(20_000 / clients));
+  const fsync = args.includes('--fsync');
+  const dir = mkdtempSync(join(tmpdir(), 'cc-bench-inproc-'));
+  const basePort = await findFreeBasePort(4);
+  const group = new ProcessGroup();
+  process.once('exit', () => group.killAllNow());
+  const { MemoryNetwork } = await import('../src/net/memory-transport.ts');
+  const { startNode } = await import('../src/node/start.ts');
+  const { default: pino } = await import('pino');
+  const running: Awaited<ReturnType<typeof startNode>>[] = [];
+  try {
+    console.log(
+      `system benchmark, in-process: 4 validators, base port ${basePort}, fsync ${fsync ? 'on' : 'off'}`,
+    );
+    const { network } = await initNetwork({ dir, demo: true, basePort });
+    seedConfigServers(dir, clients, versionsPerClient);
+    const servers = network.configServers.map((s) =>
+      group.start(
+        `config server ${s.id}`,
+        ['config-server', '--dir', dir, '--id', s.id],
+        join(dir, `cs-${s.id}.log`),
+      ),
+    );
+    await Promise.all(
+      network.configServers.map((s, i) =>
+        waitReady(
+          servers[i] as Child,
+          async () => (await fetch(`${configServerUrl(network, s.id)}/health`)).ok,
+        ),
+      ),
+    );
+    if (!fsync) process.env.CONFIGCHAIN_UNSAFE_SKIP_FSYNC = '1';
+    const memory = new MemoryNetwork({ validators: network.validators.length });
+    const logger = pino({ level: 'error' });
+    for (const v of network.validators) {
+      running.push(await startNode({ dir, id: v.id, logger, transport: () => memory.transport(v.id) }));
+    }
+    const nodes = running.map((r) => r.node);
+    const first = await nodes[0]?.validateHash('default' as TargetName, sha256Hex('1') as Hash32Hex, {});
+    if (first?.outcome !== 'added' && first?.outcome !== 'current')
+      throw new Error(`could not validate v1: ${JSON.stringify(first)}`);
+    console.log('  network ready');
+
+    const heightBefore = nodes[0]?.status().height ?? 0;
+    const answers: Record<string, number> = {};
+    const latencies: number[] = [];
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const deadline = t0 + seconds * 1000;
+    const worker = async (client: number) => {
+      const node = nodes[client % nodes.length];
+      if (node === undefined) return;
+      for (let version = 1; version <= versionsPerClient && performance.now() < deadline; version++) {
+        const hash = sha256Hex(benchContent(client, version)) as Hash32Hex;
+        const t = performance.now();
+        const answer = await node.validateHash(`bench-${client}` as TargetName, hash, {});
+        latencies.push(performance.now() - t);
+        answers[answer.outcome] = (answers[answer.outcome] ?? 0) + 1;
+      }
+    };
+    await Promise.all(Array.from({ length: clients }, (_, c) => worker(c)));
+    const elapsedMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const added = answers.added ?? 0;
+    const blocks = (nodes[0]?.status().height ?? 0) - heightBefore;
+    latencies.sort((a, b) => a - b);
+    console.log('');
+    console.log(`results (${clients} clients calling validateHash directly, ${seconds} s):`);
+    line('answers', JSON.stringify(answers));
+    line(
+      'committed attests per second',
+      `${Math.round((added * 1000) / elapsedMs)}/s  (${added} in ${(elapsedMs / 1000).toFixed(1)} s, ${blocks} blocks, ${(added / Math.max(1, blocks)).toFixed(1)} per block)`,
+    );
+    line(
+      'latency',
+      `p50 ${percentile(latencies, 50).toFixed(1)} ms  p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+    );
+    line(
+      'CPU of the four validators (all threads)',
+      `${((100 * cpuMs) / elapsedMs).toFixed(0)}% of one core, ${(cpuMs / Math.max(1, added)).toFixed(3)} ms per committed attest`,
+    );
+    line(
+      'CPU per attest per validator',
+      `${((1000 * cpuMs) / Math.max(1, added) / nodes.length).toFixed(0)} us`,
+    );
+  } finally {
+    for (const r of running) await r.stop();
+    await group.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function line(label: string, value: string): void {
   console.log(`  ${label.padEnd(52)} ${value}`);
 }
@@ -187,10 +315,14 @@ function fmt(r: LoadResult): string {
 }
 
 export async function run(args: string[]): Promise<void> {
+  if (args.includes('--in-process')) return runInProcess(args);
   const clients = flag(args, 'clients', 128);
   const seconds = flag(args, 'seconds', 8);
   const versionsPerClient = flag(args, 'versions', Math.ceil(20_000 / clients));
   const profile = args.includes('--profile');
+  // --profile-out DIR keeps the validators' CPU profiles after the run (the run's folder is removed).
+  const profileOutAt = args.indexOf('--profile-out');
+  const profileOut = profileOutAt >= 0 ? args[profileOutAt + 1] : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'cc-bench-system-'));
   const basePort = await findFreeBasePort(4);
   const group = new ProcessGroup();
@@ -199,26 +331,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(`system benchmark: 4 validators, base port ${basePort}, dir ${dir}`);
     const { network } = await initNetwork({ dir, demo: true, basePort });
 
-    // Seed both config servers before they start: the bench targets and the latency target.
-    const tSeed = performance.now();
-    let seeded = 0;
-    for (const id of ['A', 'B'] as const) {
-      const store = ArtifactStore.open(paths.artifactsDir(dir, id), { durable: false });
-      try {
-        for (let c = 0; c < clients; c++) {
-          for (let v = 1; v <= versionsPerClient; v++) {
-            store.put(`bench-${c}`, v, Buffer.from(benchContent(c, v)), 'text/plain');
-            seeded++;
-          }
-        }
-        for (let v = 1; v <= 200; v++) store.put('latency', v, Buffer.from(`latency-${v}`), 'text/plain');
-      } finally {
-        store.close();
-      }
-    }
-    console.log(
-      `  seeded ${seeded / 2} versions on A and B in ${((performance.now() - tSeed) / 1000).toFixed(1)} s`,
-    );
+    seedConfigServers(dir, clients, versionsPerClient);
 
     const servers = network.configServers.map((s) =>
       group.start(
@@ -227,14 +340,15 @@ export async function run(args: string[]): Promise<void> {
         join(dir, `cs-${s.id}.log`),
       ),
     );
-    // With --profile, validator 0 (the primary of view 0) records a CPU profile of the whole run.
+    // With --profile, every validator records a CPU profile of the whole run; validator 0's (the
+    // primary of view 0) is summarized, and --profile-out DIR keeps them all.
     const profileDir = join(dir, 'profile');
     const validators = network.validators.map((v) =>
       group.start(
         `validator ${v.id}`,
         ['node', '--dir', dir, '--id', String(v.id)],
         join(dir, `v${v.id}.log`),
-        profile && v.id === 0 ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+        profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `v${v.id}`)}`] : [],
       ),
     );
     const urls = network.validators.map(apiUrlOf);
@@ -347,7 +461,8 @@ export async function run(args: string[]): Promise<void> {
     line('  validator heights after the run', heights.join(' '));
     if (profile) {
       await group.stopAll();
-      printProfile(profileDir);
+      if (profileOut !== undefined) cpSync(profileDir, profileOut, { recursive: true });
+      printProfile(join(profileDir, 'v0'));
     }
   } finally {
     await group.stopAll();

@@ -131,7 +131,7 @@ export function applyBlock(
   }
   const txs = block.txs.map((tx, txIndex) => {
     try {
-      return parseTransactionWithId(tx);
+      return (opts.parse ?? parseTransactionWithId)(tx);
     } catch (error) {
       throw txError(error, height, txIndex, null);
     }
@@ -271,7 +271,7 @@ export function buildBlock(
     let parsed: ParsedTransaction | undefined;
     let txChanges: readonly StateChange[];
     try {
-      parsed = parseTransactionWithId(candidate);
+      parsed = (opts.parse ?? parseTransactionWithId)(candidate);
       const { tx, id } = parsed;
       if (seen.has(id)) {
         throw new LedgerError('TX_INVALID', {

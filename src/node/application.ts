@@ -21,8 +21,11 @@ import {
   buildBlock,
   checkTransaction,
   type LedgerState,
+  type ParsedTransaction,
+  parseTransactionWithId,
+  type TxCheckOptions,
   txId,
-  txRoot,
+  txRootOfLeafData,
 } from '../ledger/index.ts';
 import type { Block, BlockHeader, Genesis, StateChange, Transaction } from '../ledger/types.ts';
 import type { ConfigSourceClient } from './config-source.ts';
@@ -79,10 +82,12 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
   readonly #onRejected: LedgerAppOptions['onRejected'];
   readonly #findCommittedTx: LedgerAppOptions['findCommittedTx'];
   readonly #committedHashAt: LedgerAppOptions['committedHashAt'];
-  /** txId cache per transaction object: a tx is hashed once however often it is looked at. */
-  readonly #ids = new WeakMap<Transaction, TxId>();
+  /** Each transaction's schema check, canonical bytes and id, computed once per node. */
+  readonly #parsed = new ParsedTxCache(pendingRequestsMax);
   /** Transactions this node has seen submitted or gossiped, to check a primary's left-out list. */
   readonly #seen = new Map<TxId, Transaction>();
+  /** What the ledger's checks get: the signature hint and the parse cache. */
+  readonly #opts: TxCheckOptions;
 
   constructor(options: LedgerAppOptions) {
     this.genesis = options.genesis;
@@ -93,24 +98,41 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     this.#onRejected = options.onRejected;
     this.#findCommittedTx = options.findCommittedTx;
     this.#committedHashAt = options.committedHashAt;
+    this.#opts =
+      this.#signatureChecked === undefined
+        ? { parse: this.#parsed.parse }
+        : { signatureChecked: this.#signatureChecked, parse: this.#parsed.parse };
   }
 
   get committed(): BlockState {
     return this.#committed;
   }
 
+  /**
+   * The ledger's parse of a transaction (schema, canonical bytes, id), from the node's cache: each
+   * transaction, and each copy of it that arrives again in a proposal, is canonicalized once.
+   * Throws a LedgerError as parseTransactionWithId does for a malformed one.
+   */
+  readonly parse = (json: unknown): ParsedTransaction => this.#parsed.parse(json);
+
+  /** The options every ledger check of this node uses (signature hint, parse cache). */
+  get checkOptions(): TxCheckOptions {
+    return this.#opts;
+  }
+
   idOf(tx: Transaction): TxId {
-    let id = this.#ids.get(tx);
-    if (id === undefined) {
-      id = txId(tx);
-      this.#ids.set(tx, id);
+    try {
+      return this.#parsed.parse(tx).id;
+    } catch {
+      // Not a well-formed transaction (only a caller's bug hands one here): hash it uncached.
+      return txId(tx);
     }
-    return id;
   }
 
   /** Remembers a transaction handed to the replica (bounded; the oldest are forgotten first). */
   noteTx(tx: Transaction): TxId {
     const id = this.idOf(tx);
+    this.#parsed.remember(tx);
     if (this.#seen.has(id)) return id;
     if (this.#seen.size >= pendingRequestsMax) {
       const oldest = this.#seen.keys().next();
@@ -140,7 +162,7 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     assert(input.height === parent.header.height + 1, 'build height must be parent height + 1');
     // Versions only grow, so ordering a batch by (target, version) lets every newer version in it
     // commit instead of failing behind a higher one that happened to arrive first.
-    const opts = this.#signatureChecked === undefined ? {} : { signatureChecked: this.#signatureChecked };
+    const opts = this.#opts;
     const params = {
       view: input.view as View,
       proposer: input.proposer as ValidatorId,
@@ -163,7 +185,7 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
       built = buildBlock(this.genesis, parent.header, parent.state, candidates, params, opts);
     }
     const dropped: TxId[] = [];
-    for (const r of built.rejected) dropped.push(txId(r.tx as Transaction));
+    for (const r of built.rejected) dropped.push(r.txId ?? txId(r.tx as Transaction));
     // A transaction that did not fit is valid: it cannot be left out as invalid. The replica
     // limits batches with the same count and byte limits, so this does not happen; if it does,
     // the transaction is reported as left out and its submitter's wait ends in a timeout.
@@ -186,7 +208,11 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
   }
 
   requestBytes(request: Transaction): number {
-    return canonicalBytes(request).byteLength;
+    try {
+      return this.#parsed.parse(request).bytes.byteLength;
+    } catch {
+      return canonicalBytes(request).byteLength;
+    }
   }
 
   checkRequest(request: Transaction): string | null {
@@ -198,7 +224,13 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     }
     if (!Array.isArray((request as { signatures?: unknown }).signatures))
       return 'a transaction needs signatures';
-    if (this.requestBytes(request) > txBytesMax) return `transaction is larger than ${txBytesMax} bytes`;
+    let parsed: ParsedTransaction;
+    try {
+      parsed = this.#parsed.parse(request);
+    } catch (error) {
+      return `a malformed transaction: ${(error as Error).message}`;
+    }
+    if (parsed.bytes.byteLength > txBytesMax) return `transaction is larger than ${txBytesMax} bytes`;
     return null;
   }
 
@@ -211,7 +243,10 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     if (!Array.isArray(block.txs) || block.txs.length > blockTxsMax)
       return 'block transaction list is invalid';
     try {
-      return txRoot(block.txs) === block.header.txRoot ? null : 'transaction root does not match the header';
+      const leaves = block.txs.map((tx) => this.#parsed.parse(tx).bytes);
+      return txRootOfLeafData(leaves) === block.header.txRoot
+        ? null
+        : 'transaction root does not match the header';
     } catch (error) {
       return `block body is malformed: ${(error as Error).message}`;
     }
@@ -238,7 +273,7 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     for (const id of block.dropped ?? []) {
       const tx = this.#seen.get(id);
       if (tx === undefined || after === undefined) continue;
-      const check = checkTransaction(this.genesis, after.state, tx, this.#checkOpts());
+      const check = checkTransaction(this.genesis, after.state, tx, this.#opts);
       if (check.ok) return { valid: false, reason: `the primary left out transaction ${id}, which is valid` };
     }
     const parent = this.stateOf(header.prevHash);
@@ -298,8 +333,7 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     if (parent === undefined)
       return { valid: false, reason: 'the parent block is unknown to this validator' };
     try {
-      const opts = this.#signatureChecked === undefined ? {} : { signatureChecked: this.#signatureChecked };
-      const applied = applyBlock(this.genesis, parent.header, parent.state, block, opts);
+      const applied = applyBlock(this.genesis, parent.header, parent.state, block, this.#opts);
       this.remember({ header: block.header, hash, state: applied.state, changes: applied.changes });
       return { valid: true };
     } catch (error) {
@@ -317,8 +351,13 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     assert(block.header.prevHash === this.#committed.hash, 'a committed block must extend the committed tip');
     const known = this.#speculative.get(hash);
     if (known !== undefined) return known;
-    const opts = this.#signatureChecked === undefined ? {} : { signatureChecked: this.#signatureChecked };
-    const applied = applyBlock(this.genesis, this.#committed.header, this.#committed.state, block, opts);
+    const applied = applyBlock(
+      this.genesis,
+      this.#committed.header,
+      this.#committed.state,
+      block,
+      this.#opts,
+    );
     return { header: block.header, hash, state: applied.state, changes: applied.changes };
   }
 
@@ -330,10 +369,6 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
     for (const [hash, entry] of this.#speculative) {
       if (entry.header.height <= next.header.height) this.#speculative.delete(hash);
     }
-  }
-
-  #checkOpts(): { signatureChecked?: (id: TxId) => boolean } {
-    return this.#signatureChecked === undefined ? {} : { signatureChecked: this.#signatureChecked };
   }
 
   private remember(entry: BlockState): void {
@@ -364,4 +399,95 @@ function orderForBlock(txs: readonly Transaction[]): Transaction[] {
   }
   versioned.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : a.version - b.version));
   return [...versioned.map((v) => v.tx), ...others];
+}
+
+/**
+ * The ledger's parse of each transaction (schema check, canonical bytes, id), kept per object so a
+ * transaction is canonicalized and hashed once per node however many paths look at it (request
+ * checks, block building, the transaction root, applying, the replica's request keys).
+ *
+ * A proposal from a peer carries fresh copies of transactions this node already holds from gossip.
+ * A copy is recognised by its first signature and then compared field by field with the known
+ * transaction (a structural comparison of two small JSON values, far cheaper than canonical
+ * encoding and hashing); only an exact value match reuses the known parse, so the result is always
+ * what parseTransactionWithId would return for the copy. Anything else is parsed in full.
+ */
+export class ParsedTxCache {
+  readonly #byObject = new WeakMap<object, ParsedTransaction>();
+  /** Recent transactions by their first signature, oldest first (bounded). */
+  readonly #bySignature = new Map<string, ParsedTransaction>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    assert(Number.isSafeInteger(max) && max > 0, 'the parse cache holds a positive number of entries');
+    this.#max = max;
+  }
+
+  /** parseTransactionWithId(json), from the cache when json or an equal copy was parsed before. */
+  readonly parse = (json: unknown): ParsedTransaction => {
+    if (typeof json !== 'object' || json === null) return parseTransactionWithId(json);
+    const hit = this.#byObject.get(json);
+    if (hit !== undefined) return hit;
+    const signature = firstSignature(json);
+    const known = signature === undefined ? undefined : this.#bySignature.get(signature);
+    if (known !== undefined && jsonEqual(json, known.tx)) {
+      this.#byObject.set(json, known);
+      return known;
+    }
+    const parsed = parseTransactionWithId(json);
+    this.#byObject.set(json, parsed);
+    this.#byObject.set(parsed.tx, parsed);
+    return parsed;
+  };
+
+  /** Makes a transaction recognisable when a copy of it arrives in a proposal (bounded). */
+  remember(tx: Transaction): void {
+    let parsed: ParsedTransaction;
+    try {
+      parsed = this.parse(tx);
+    } catch {
+      return;
+    }
+    const signature = firstSignature(parsed.tx);
+    if (signature === undefined || this.#bySignature.get(signature) === parsed) return;
+    this.#bySignature.delete(signature);
+    if (this.#bySignature.size >= this.#max) {
+      const oldest = this.#bySignature.keys().next();
+      if (oldest.done !== true) this.#bySignature.delete(oldest.value);
+    }
+    this.#bySignature.set(signature, parsed);
+  }
+}
+
+function firstSignature(json: object): string | undefined {
+  const signatures = (json as { signatures?: unknown }).signatures;
+  if (!Array.isArray(signatures)) return undefined;
+  const first: unknown = signatures[0];
+  if (typeof first !== 'object' || first === null) return undefined;
+  const signature = (first as { signature?: unknown }).signature;
+  return typeof signature === 'string' ? signature : undefined;
+}
+
+/**
+ * Equality of two JSON values (as JSON.parse produces them): the same scalars, arrays of equal
+ * items in order, objects with the same own keys and equal values (key order does not matter,
+ * as it does not for canonical bytes). Depth is bounded by the transaction schema of \`known\`.
+ */
+export function jsonEqual(a: unknown, known: unknown): boolean {
+  if (a === known) return true;
+  if (typeof a !== 'object' || typeof known !== 'object' || a === null || known === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(known) || a.length !== known.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], known[i])) return false;
+    return true;
+  }
+  if (Array.isArray(known) || Object.getPrototypeOf(a) !== Object.prototype) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(known).length) return false;
+  for (const key of keys) {
+    if (!Object.hasOwn(known, key)) return false;
+    if (!jsonEqual((a as Record<string, unknown>)[key], (known as Record<string, unknown>)[key]))
+      return false;
+  }
+  return true;
 }

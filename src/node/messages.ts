@@ -26,11 +26,18 @@ import {
   watermarkWindow,
 } from '../constants.ts';
 import { isHash32Hex, isSignatureHex, type TxId } from '../encoding/brand.ts';
-import { parseBlockHeader, parseTransaction } from '../ledger/index.ts';
+import { type ParsedTransaction, parseBlockHeader, parseTransactionWithId } from '../ledger/index.ts';
 import type { CommitCertificate } from '../ledger/types.ts';
 import type { NodeBlock } from './application.ts';
 
 type Json = Record<string, unknown>;
+
+/**
+ * How a block's transactions are parsed: the ledger's parseTransactionWithId, or the node's cache
+ * of it (LedgerApp.parse), which recognises the copies a proposal carries of transactions the
+ * node already holds from gossip without canonicalizing them again.
+ */
+export type TxParser = (json: unknown) => ParsedTransaction;
 
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -45,25 +52,25 @@ function isReplica(value: unknown, n: number): value is number {
 }
 
 /** A block from a peer with a well-formed header and transactions; null if malformed. */
-export function sanitizeBlock(value: unknown): NodeBlock | null {
+export function sanitizeBlock(value: unknown, parse: TxParser = parseTransactionWithId): NodeBlock | null {
   if (!isObject(value) || !Array.isArray(value.txs) || value.txs.length > blockTxsMax) return null;
   const dropped = value.dropped ?? [];
   if (!Array.isArray(dropped) || dropped.length > pendingRequestsMax || !dropped.every(isHash32Hex))
     return null;
   try {
     const header = parseBlockHeader(value.header);
-    const txs = value.txs.map((tx) => parseTransaction(tx));
+    const txs = value.txs.map((tx) => parse(tx).tx);
     return dropped.length === 0 ? { header, txs } : { header, txs, dropped: dropped as unknown as TxId[] };
   } catch {
     return null;
   }
 }
 
-function prePrepare(value: unknown, n: number): PrePrepare<NodeBlock> | null {
+function prePrepare(value: unknown, n: number, parse?: TxParser): PrePrepare<NodeBlock> | null {
   if (!isObject(value) || value.kind !== 'pre-prepare') return null;
   if (!isCount(value.view) || !isCount(value.seq) || !isHash32Hex(value.digest)) return null;
   if (!isReplica(value.replica, n) || !isSignatureHex(value.signature)) return null;
-  const block = sanitizeBlock(value.block);
+  const block = sanitizeBlock(value.block, parse);
   if (block === null) return null;
   return { ...(value as unknown as PrePrepare<NodeBlock>), block };
 }
@@ -152,16 +159,20 @@ function newView(value: unknown, n: number): NewView<NodeBlock> | null {
   return { ...(value as unknown as NewView<NodeBlock>), viewChanges, prePrepares };
 }
 
-/** A PBFT message of a well-formed shape, or null. `from` is the authenticated link's peer. */
+/**
+ * A PBFT message of a well-formed shape, or null. `from` is the authenticated link's peer; `parse`
+ * parses a PRE-PREPARE's transactions (the node passes its cache, LedgerApp.parse).
+ */
 export function sanitizeConsensusMessage(
   message: Json,
   _from: number,
   n: number,
+  parse?: TxParser,
 ): ConsensusMessage<NodeBlock> | null {
   if (n > validatorsMax) return null;
   switch (message.kind) {
     case 'pre-prepare':
-      return prePrepare(message, n);
+      return prePrepare(message, n, parse);
     case 'prepare':
       return vote(message, 'prepare', n);
     case 'commit':
