@@ -9,8 +9,9 @@
  *
  * This class only decides; the node signs and submits. Time comes in as arguments (no clock of
  * its own), so the rules are tested without waiting. At most one heartbeat of this node is pending
- * at a time; one that has not committed after twice the interval is given up (it may have been
- * lost in a view change) and the next one may be sent.
+ * at a time: one that has not committed after twice the interval is handed to consensus again (it
+ * may have been lost in a view change), never replaced by another, so a node that cannot reach a
+ * quorum does not pile up heartbeats. A new one follows only when it committed or was refused.
  */
 import { assert } from '../errors.ts';
 
@@ -34,15 +35,19 @@ export class HeartbeatSchedule {
     return this.#pending?.id ?? null;
   }
 
-  /** Should this node submit a heartbeat now? The primary after one interval, a backup after two. */
-  due(nowMs: number, isPrimary: boolean): boolean {
-    if (this.intervalMs === 0) return false;
+  /**
+   * What to do now: 'new' to sign and submit a heartbeat (the primary after one idle interval, a
+   * backup after two), 'again' to hand the pending one to consensus again, or null.
+   */
+  next(nowMs: number, isPrimary: boolean): 'new' | 'again' | null {
+    if (this.intervalMs === 0) return null;
     if (this.#pending !== null) {
-      if (nowMs - this.#pending.sinceMs < 2 * this.intervalMs) return false;
-      this.#pending = null;
+      if (nowMs - this.#pending.sinceMs < 2 * this.intervalMs) return null;
+      this.#pending = { id: this.#pending.id, sinceMs: nowMs };
+      return 'again';
     }
     const idleMs = nowMs - this.#lastBlockMs;
-    return idleMs >= (isPrimary ? this.intervalMs : 2 * this.intervalMs);
+    return idleMs >= (isPrimary ? this.intervalMs : 2 * this.intervalMs) ? 'new' : null;
   }
 
   submitted(id: string, nowMs: number): void {

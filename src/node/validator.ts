@@ -139,6 +139,8 @@ export class ValidatorNode implements NodeFacade {
   readonly #blockListeners = new Set<(event: BlockEvent) => void>();
   readonly #content: ContentKeeper;
   readonly #heartbeat: HeartbeatSchedule;
+  /** This node's heartbeat in flight (the schedule's pending one), to hand in again if lost. */
+  #pendingHeartbeat: Transaction | null = null;
 
   constructor(options: ValidatorNodeOptions) {
     this.genesis = options.genesis;
@@ -170,13 +172,22 @@ export class ValidatorNode implements NodeFacade {
     if (this.#driver === null) return;
     const replica = this.replica;
     const isPrimary = replica.primary === this.id && replica.status !== 'view-change';
-    if (!this.#heartbeat.due(nowMs, isPrimary)) return;
+    // Without a quorum of validators reachable nothing can commit: do not even try.
+    const reachable = this.#transport.peerStatus().filter((p) => p.connected).length + 1;
+    if (reachable < quorum(this.genesis.validators.length)) return;
+    const next = this.#heartbeat.next(nowMs, isPrimary);
+    if (next === null) return;
+    if (next === 'again') {
+      if (this.#pendingHeartbeat !== null) this.submitToConsensus(this.#pendingHeartbeat);
+      return;
+    }
     // A heartbeat's timestamp must be above this validator's last one on the ledger.
     const last = this.#app.committed.state.heartbeat(this.id)?.timestampMs ?? -1;
     const tx = signHeartbeat(this.genesis, this.id, this.#key, Math.max(Math.floor(nowMs), last + 1));
     const txId = this.#app.idOf(tx);
     this.#txChecker.markOwn(txId);
     this.#heartbeat.submitted(txId, nowMs);
+    this.#pendingHeartbeat = tx;
     this.#log.debug({ txId, primary: isPrimary }, 'the chain is idle: submitting a heartbeat');
     this.submitToConsensus(tx);
   }

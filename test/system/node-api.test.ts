@@ -17,7 +17,9 @@ import type { Transaction } from '../../src/ledger/types.ts';
 import { paths } from '../../src/node/layout.ts';
 import { answers, sha256OfText, sleep, startNetwork, type TestNetwork } from './harness.ts';
 
-const HEARTBEAT_MS = 500;
+// Long enough that a loaded test machine (several suites on 2 cores) still commits each heartbeat
+// well within one interval; the property checked is the same at any interval.
+const HEARTBEAT_MS = 1000;
 const H = (v: number) => sha256OfText(String(v)) as Hash32Hex;
 
 describe('node API for device trust on 4 validator processes', { timeout: 180_000 }, () => {
@@ -41,10 +43,10 @@ describe('node API for device trust on 4 validator processes', { timeout: 180_00
     assert.ok(first !== undefined);
     // The processes have just started (and compete for the CPU while they warm up): let a few
     // heartbeats commit before measuring.
-    await net.waitHeight([0, 1, 2, 3], first.height + 3);
+    await net.waitHeight([0, 1, 2, 3], first.height + 2);
     let heartbeats = 0;
-    for (let sample = 0; sample < 12; sample++) {
-      await sleep(200);
+    for (let sample = 0; sample < 10; sample++) {
+      await sleep(300);
       const client = clients[sample % 4];
       assert.ok(client !== undefined);
       const tip = (await client.blocks((await client.status()).height, 1)).blocks[0];
@@ -54,7 +56,7 @@ describe('node API for device trust on 4 validator processes', { timeout: 180_00
       for (const tx of tip.block.txs) if (tx.body.type === 'heartbeat') heartbeats++;
     }
     const last = await clients[0]?.status();
-    assert.ok(last !== undefined && last.height >= first.height + 3, 'heartbeat blocks were committed');
+    assert.ok(last !== undefined && last.height >= first.height + 4, 'heartbeat blocks were committed');
     assert.ok(heartbeats > 0, 'the tips carried heartbeat transactions');
   });
 
