@@ -4,8 +4,10 @@
  * Everything goes through the real HTTP APIs with real keys from the network directory.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigServerClient } from '../../src/configserver/client.ts';
 import { generateKeyPair, loadPrivateKey, savePrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
@@ -14,7 +16,7 @@ import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/bran
 import { type AdminKey, signAsAdmin, signRelease } from '../../src/ledger/index.ts';
 import type { ReleaseBody, Transaction } from '../../src/ledger/types.ts';
 import { paths } from '../../src/node/layout.ts';
-import type { TestNetwork } from '../system/harness.ts';
+import { repoRoot, type TestNetwork } from '../system/harness.ts';
 
 export interface SubmitAnswer {
   readonly httpStatus: number;
@@ -238,4 +240,42 @@ export async function signedRequest(
     signal: AbortSignal.timeout(15_000),
   });
   return { status: response.status, text: await response.text() };
+}
+
+/**
+ * Runs `configchain device --dir DIR --id ID --once --json` as its own OS process (as a device
+ * would run it) and resolves its exit code, its round result and its log.
+ */
+export function deviceProcessOnce(
+  net: TestNetwork,
+  device: TestDevice,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; result: { kind: string; code?: string }; log: string }> {
+  const main = join(repoRoot, 'src', 'cli', 'main.ts');
+  const args = ['--import', 'tsx', main, 'device', '--dir', net.dir, '--id', device.id, '--once', '--json'];
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-16 * 1024);
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`configchain device --once still running after ${timeoutMs} ms:\n${stderr}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      try {
+        done({ code, result: JSON.parse(stdout.trim()) as { kind: string; code?: string }, log: stderr });
+      } catch {
+        fail(
+          new Error(`configchain device --once printed no JSON result (exit ${code}):\n${stdout}\n${stderr}`),
+        );
+      }
+    });
+  });
 }
