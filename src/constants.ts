@@ -206,6 +206,8 @@ export const operatorRequestTimeoutMs = 30_000;
 export const operatorCommitWaitMs = 60_000;
 /** How often an operator command asks whether a pending transaction has committed. */
 export const operatorTxPollMs = 250;
+/** One upload of `configchain publish` to a config server (an artifact may be up to artifactBytesMax). */
+export const operatorUploadTimeoutMs = 30 * 60_000;
 /** How long `up` waits for the demo device to report a published version on the ledger. */
 export const demoDeviceReportWaitMs = 60_000;
 

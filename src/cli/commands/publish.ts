@@ -14,12 +14,12 @@
  * admin keys, submitting a transaction and waiting for its commit, and the CLI error wrapper that
  * prints a message instead of a stack trace.
  */
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
+  createReadStream,
   existsSync,
   mkdirSync,
   readdirSync,
-  readFileSync,
   renameSync,
   statSync,
   writeFileSync,
@@ -27,17 +27,17 @@ import {
 import { dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient, ApiRequestError } from '../../api/client.ts';
-import { ConfigServerClient, ConfigServerError } from '../../configserver/client.ts';
+import { uploadAuthorization } from '../../configserver/auth.ts';
 import {
   mediaTypeLengthMax,
   operatorCommitWaitMs,
   operatorRequestTimeoutMs,
   operatorTxPollMs,
+  operatorUploadTimeoutMs,
   targetNameLengthMax,
   txWaitMsMax,
 } from '../../constants.ts';
 import { KeyFileError, loadPrivateKey } from '../../crypto/ed25519.ts';
-import { sha256Hex } from '../../crypto/hash.ts';
 import type { Hash32Hex, Height, TargetName, TxId } from '../../encoding/brand.ts';
 import { ConfigChainError } from '../../errors.ts';
 import {
@@ -355,8 +355,8 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
   const target = checkTarget(options.target);
   const mediaType = checkMediaType(options.mediaType ?? mediaTypes[extname(options.file).toLowerCase()]);
 
-  const content = readArtifact(options.file, genesis.policy.artifactBytesMax);
-  const sha256 = sha256Hex(content) as Hash32Hex;
+  const artifact = await hashArtifact(options.file, genesis.policy.artifactBytesMax);
+  const { sha256, size } = artifact;
 
   const adminIds = options.admins ?? adminKeyIds(dir, genesis).slice(0, genesis.releaseThreshold);
   if (adminIds.length === 0) {
@@ -375,7 +375,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     throw new OperatorError('VERSION_INVALID', `--version must be an integer >= 1, got ${version}`);
   }
   print(
-    `Publishing ${options.file} as ${target} version ${version}: ${content.length} bytes, sha256 ${sha256}, ${mediaType}`,
+    `Publishing ${options.file} as ${target} version ${version}: ${size} bytes, sha256 ${sha256}, ${mediaType}`,
   );
 
   const uploads: UploadOutcome[] = [];
@@ -383,7 +383,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     const outcome = await uploadTo(source.id, source.url, {
       target,
       version,
-      content,
+      artifact,
       mediaType,
       adminId: uploader.id,
       adminKey: uploader.privateKey,
@@ -400,7 +400,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     target: target as TargetName,
     version,
     sha256,
-    size: content.length,
+    size,
     mediaType,
   };
   const tx = signRelease(body, keys);
@@ -422,7 +422,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
       target,
       version,
       sha256,
-      size: content.length,
+      size,
       approvals,
       uploads,
       threshold: genesis.releaseThreshold,
@@ -438,7 +438,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     target,
     version,
     sha256,
-    size: content.length,
+    size,
     approvals,
     uploads,
     txId: committed.txId,
@@ -476,8 +476,18 @@ function checkMediaType(mediaType: string | undefined): string {
   return value;
 }
 
-/** Reads the file after checking its size against the policy, so a huge file is refused unread. */
-function readArtifact(file: string, bytesMax: number): Buffer {
+/** A file to publish: its path, and the size and hash it had when it was read. */
+interface Artifact {
+  readonly file: string;
+  readonly size: number;
+  readonly sha256: Hash32Hex;
+}
+
+/**
+ * Hashes the file as a stream after checking its size against the policy, so a huge file is
+ * refused unread and a large one never sits in memory whole.
+ */
+async function hashArtifact(file: string, bytesMax: number): Promise<Artifact> {
   let size: number;
   try {
     const stat = statSync(file);
@@ -495,14 +505,20 @@ function readArtifact(file: string, bytesMax: number): Buffer {
       { file, size, bytesMax },
     );
   }
-  const content = readFileSync(file);
-  if (content.length !== size) {
+  const hash = createHash('sha256');
+  let read = 0;
+  for await (const chunk of createReadStream(file)) {
+    read += (chunk as Buffer).byteLength;
+    if (read > size) break;
+    hash.update(chunk as Buffer);
+  }
+  if (read !== size) {
     throw new OperatorError(
       'FILE_CHANGED',
-      `${file} changed while it was read; publish it again once it is written`,
+      `${file} changed while it was read (${size} bytes before, ${read} read); publish it again once it is written`,
     );
   }
-  return content;
+  return { file, size, sha256: hash.digest('hex') as Hash32Hex };
 }
 
 /** The ledger's current version of the target + 1, or 1 when it has none. */
@@ -516,44 +532,99 @@ async function nextVersion(validators: Validators, target: string): Promise<numb
   return current === null ? 1 : current.version + 1;
 }
 
+/**
+ * Uploads the file to one config server, streaming it from disk. The server's index is asked
+ * first, so bytes it already holds at (target, version) are not sent again and other bytes there
+ * are refused before any upload. The server checks that the body hashes to the signed sha256, so
+ * a file that changes during the upload is refused too.
+ */
 async function uploadTo(
   server: string,
   url: string,
   request: {
     target: string;
     version: number;
-    content: Buffer;
+    artifact: Artifact;
     mediaType: string;
     adminId: string;
     adminKey: KeyObject;
   },
 ): Promise<UploadOutcome> {
-  try {
-    const answer = await new ConfigServerClient(url).upload(request);
-    return { server, url, status: answer.status };
-  } catch (err) {
-    if (err instanceof ConfigServerError) {
-      if (err.code === 'ARTIFACT_CONFLICT') {
-        throw new OperatorError(
-          'VERSION_CONFLICT',
-          `config server ${server} already holds different content as ${request.target} version ${request.version}: ${err.message}. Versions are immutable: publish this file as a new version (--version)`,
-          { server },
-        );
-      }
-      throw new OperatorError(
-        'UPLOAD_REFUSED',
-        `config server ${server} refused the upload: ${err.message}`,
-        {
-          server,
-        },
-      );
-    }
-    throw new OperatorError(
+  const { target, version, artifact } = request;
+  const path = `/v1/targets/${encodeURIComponent(target)}/versions/${version}`;
+  const unreachable = (err: unknown) =>
+    new OperatorError(
       'CONFIG_SERVER_UNREACHABLE',
       `config server ${server} at ${url} does not answer (${describeFetchError(err)}); start it (configchain up, or configchain config-server --id ${server}) and publish again; uploads already made are kept and a repeat is harmless`,
       { server, url },
     );
+  const conflict = (held: string) =>
+    new OperatorError(
+      'VERSION_CONFLICT',
+      `config server ${server} already holds different content as ${target} version ${version} (sha256 ${held}, this file ${artifact.sha256}). Versions are immutable: publish this file as a new version (--version)`,
+      { server, held },
+    );
+
+  let held: string | null;
+  try {
+    held = await storedHash(url, target, version);
+  } catch (err) {
+    throw unreachable(err);
   }
+  if (held === artifact.sha256) return { server, url, status: 'exists' };
+  if (held !== null) throw conflict(held);
+
+  const authorization = uploadAuthorization(request.adminId, request.adminKey, {
+    method: 'PUT',
+    path,
+    sha256: artifact.sha256,
+    timestampMs: Date.now(),
+  });
+  let response: Response;
+  try {
+    response = await fetch(url + path, {
+      method: 'PUT',
+      // A Node stream as the body keeps back-pressure: the file is read only as fast as it is sent.
+      body: createReadStream(artifact.file) as unknown as RequestInit['body'],
+      duplex: 'half',
+      headers: {
+        authorization,
+        'content-type': request.mediaType,
+        'content-length': String(artifact.size),
+      },
+      signal: AbortSignal.timeout(operatorUploadTimeoutMs),
+    } as RequestInit);
+  } catch (err) {
+    throw unreachable(err);
+  }
+  const answer = (await response.json().catch(() => ({}))) as {
+    status?: unknown;
+    code?: unknown;
+    message?: unknown;
+  };
+  if (response.status === 200 || response.status === 201) {
+    return { server, url, status: answer.status === 'exists' ? 'exists' : 'created' };
+  }
+  const reason = typeof answer.message === 'string' ? answer.message : 'no reason given';
+  if (answer.code === 'ARTIFACT_CONFLICT') throw conflict('other');
+  throw new OperatorError(
+    'UPLOAD_REFUSED',
+    `config server ${server} refused the upload of ${target} version ${version} (${response.status}${typeof answer.code === 'string' ? ` ${answer.code}` : ''}): ${reason}`,
+    { server, status: response.status },
+  );
+}
+
+/** The sha256 a config server holds at (target, version), or null when it holds nothing there. */
+async function storedHash(url: string, target: string, version: number): Promise<string | null> {
+  const query = `?after=${version - 1}&limit=1`;
+  const response = await fetch(`${url}/v1/targets/${encodeURIComponent(target)}/versions${query}`, {
+    signal: AbortSignal.timeout(operatorRequestTimeoutMs),
+  });
+  // 404: the server holds no version of this target at all.
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`GET versions answered ${response.status}`);
+  const body = (await response.json()) as { versions?: { version: number; sha256: string }[] };
+  return body.versions?.find((v) => v.version === version)?.sha256 ?? null;
 }
 
 export function registerPublish(program: Command): void {
