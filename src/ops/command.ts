@@ -15,7 +15,7 @@ import { ConfigChainError } from '../errors.ts';
 import { LedgerError, parseGenesis } from '../ledger/index.ts';
 import type { Genesis } from '../ledger/types.ts';
 import { apiUrlOf, loadNetworkFile, paths } from '../node/layout.ts';
-import { ChainReader, causeOf, httpBlockSource } from './chain-reader.ts';
+import { type BlockSource, ChainReader, causeOf, httpBlockSource } from './chain-reader.ts';
 import { ChainCheckError } from './chain-verifier.ts';
 import { isVerificationFailure, OpsError } from './errors.ts';
 import type { ErrorOutput } from './schemas.ts';
@@ -117,10 +117,46 @@ export interface OpenChain {
   readonly reader: ChainReader;
 }
 
-export async function openChain(options: OpsOptions): Promise<OpenChain> {
+/**
+ * The genesis, the node, and a reader of its chain. With `progress` (a terminal), long reads show
+ * how far verification has come on one line that is cleared when the command prints.
+ */
+export async function openChain(options: OpsOptions, progress?: Output): Promise<OpenChain> {
   const { genesis } = loadTrustedGenesis(options);
   const nodeUrl = await pickNode(options, genesis);
-  return { genesis, nodeUrl, reader: new ChainReader(genesis, httpBlockSource(nodeUrl)) };
+  const source = httpBlockSource(nodeUrl);
+  return {
+    genesis,
+    nodeUrl,
+    reader: new ChainReader(genesis, progress === undefined ? source : withProgress(source, progress)),
+  };
+}
+
+/** Pages this many blocks apart are worth a progress line; shorter reads stay silent. */
+const progressEveryBlocks = 1000;
+
+function withProgress(source: BlockSource, out: Output): BlockSource {
+  let shown = false;
+  return {
+    name: source.name,
+    async page(from, limit) {
+      const page = await source.page(from, limit);
+      const end = from + page.blocks.length - 1;
+      if (page.tipHeight >= progressEveryBlocks && end < page.tipHeight) {
+        out.write(`\rverifying blocks from genesis: ${end} of ${page.tipHeight}`);
+        shown = true;
+      } else if (shown) {
+        out.write('\r\u001b[2K');
+        shown = false;
+      }
+      return page;
+    },
+  };
+}
+
+/** Where to draw progress: stderr when it is a terminal, else nowhere. */
+export function terminalProgress(): Output | undefined {
+  return process.stderr.isTTY === true ? process.stderr : undefined;
 }
 
 /** Where the verified chain ends, for every command's output. */

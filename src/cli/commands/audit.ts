@@ -12,6 +12,7 @@ import {
   parseCount,
   processIo,
   runOps,
+  terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
 import { OpsError } from '../../ops/errors.ts';
@@ -59,7 +60,7 @@ async function audit(opts: AuditOptions): Promise<CommandResult> {
   if (limit < 1 || limit > opsAuditEntriesMax) {
     throw new OpsError('USAGE', `--limit must be between 1 and ${opsAuditEntriesMax}`);
   }
-  const { genesis, nodeUrl, reader } = await openChain(opts);
+  const { genesis, nodeUrl, reader } = await openChain(opts, terminalProgress());
   const collector = new AuditCollector(sinceMs, limit);
   await reader.sync((block) => collector.onBlock(block));
   const data: AuditOutput = {

@@ -13,6 +13,7 @@ import {
   parseCount,
   processIo,
   runOps,
+  terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
 import { binaryReason, DiffTooLarge, unifiedDiff } from '../../ops/diff.ts';
@@ -44,7 +45,7 @@ export function registerDiff(program: Command): void {
 async function diff(opts: DiffOptions): Promise<CommandResult> {
   const fromVersion = parseCount(opts.from, '--from');
   const toVersion = parseCount(opts.to, '--to');
-  const chain = await openChain(opts);
+  const chain = await openChain(opts, terminalProgress());
   const [a, b] = await readVerifiedVersions(chain, opts.dir, opts.target, [fromVersion, toVersion]);
   if (a === undefined || b === undefined) throw new OpsError('NOT_FOUND', 'a version is missing');
   const side = (v: VerifiedVersion) => ({

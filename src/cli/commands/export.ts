@@ -11,6 +11,7 @@ import {
   openChain,
   processIo,
   runOps,
+  terminalProgress,
 } from '../../ops/command.ts';
 import { exportChain } from '../../ops/export-file.ts';
 import type { ExportOutput } from '../../ops/schemas.ts';
@@ -35,7 +36,7 @@ export function registerExport(program: Command): void {
 }
 
 async function exportCommand(opts: ExportOptions): Promise<CommandResult> {
-  const { nodeUrl, reader } = await openChain(opts);
+  const { nodeUrl, reader } = await openChain(opts, terminalProgress());
   const summary = await exportChain(reader, opts.out);
   const data: ExportOutput = { ...summary, node: nodeUrl };
   return {

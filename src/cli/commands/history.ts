@@ -12,6 +12,7 @@ import {
   openChain,
   processIo,
   runOps,
+  terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
 import type { HistoryOutput } from '../../ops/schemas.ts';
@@ -37,7 +38,7 @@ export function registerHistory(program: Command): void {
 }
 
 async function history(opts: HistoryOptions): Promise<CommandResult> {
-  const { genesis, nodeUrl, reader } = await openChain(opts);
+  const { genesis, nodeUrl, reader } = await openChain(opts, terminalProgress());
   const collector = new HistoryCollector(opts.target);
   await reader.sync((block) => collector.onBlock(block));
   const data: HistoryOutput = {

@@ -14,6 +14,7 @@ import {
   parseCount,
   processIo,
   runOps,
+  terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
 import { binaryReason } from '../../ops/diff.ts';
@@ -46,7 +47,7 @@ export function registerShow(program: Command): void {
 
 async function show(opts: ShowOptions): Promise<CommandResult> {
   const version = parseCount(opts.version, '--version');
-  const chain = await openChain(opts);
+  const chain = await openChain(opts, terminalProgress());
   const [found] = await readVerifiedVersions(chain, opts.dir, opts.target, [version]);
   if (found === undefined) throw new OpsError('NOT_FOUND', `no version ${version} of ${opts.target}`);
   const tip = verifiedTip(chain.reader);

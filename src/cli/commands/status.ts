@@ -16,6 +16,7 @@ import {
   processIo,
   runOps,
   table,
+  terminalProgress,
   validatorUrls,
   verifiedTip,
 } from '../../ops/command.ts';
@@ -39,7 +40,7 @@ export function registerStatus(program: Command): void {
 }
 
 async function status(opts: OpsOptions): Promise<CommandResult> {
-  const { genesis, nodeUrl, reader } = await openChain(opts);
+  const { genesis, nodeUrl, reader } = await openChain(opts, terminalProgress());
   await reader.sync();
   const tip = verifiedTip(reader);
   const urls = validatorUrls(opts.dir, genesis);
