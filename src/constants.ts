@@ -146,6 +146,10 @@ export const contentMediaTypesCachedMax = 16_384;
 export const contentBackfillAttemptsMax = 8;
 /** Device public keys parsed once and kept for request signature checks. */
 export const deviceKeysCachedMax = 4096;
+/** Newest blocks a node looks through at start for content copies it should hold but does not. */
+export const contentScanBlocksMax = 1000;
+/** Heartbeats (node-api): how often a node checks whether the chain has been idle long enough. */
+export const heartbeatCheckMs = 25;
 /** Consensus messages whose signature checks a node caches (the replica's step is a cache lookup). */
 export const signatureCacheMax = 200_000;
 /** Blocks proposed but not committed whose speculative ledger states a node keeps. */

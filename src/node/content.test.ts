@@ -9,6 +9,7 @@ import { signRelease } from '../ledger/index.ts';
 import { createTestNetwork } from '../ledger/testing.ts';
 import type { Transaction } from '../ledger/types.ts';
 import { MemoryStore } from '../storage/memory.ts';
+import { TestChain } from '../storage/testchain.ts';
 import { ConfigSourceClient } from './config-source.ts';
 import { ContentKeeper } from './content.ts';
 
@@ -108,5 +109,35 @@ describe('ContentKeeper', () => {
     assert.equal(requests, before);
     for (const k of [keeper, keeper2]) k.close();
     for (const s of [source, checked]) s.close();
+  });
+
+  it('finds, at start, the copies of recent releases that it lacks', async () => {
+    const chain = new TestChain();
+    const store = MemoryStore.create(chain.genesis);
+    const releases = [chain.release('a'), chain.release('b', 'served by B')];
+    for (const tx of releases) store.appendBlock(chain.next([tx]));
+    const first = releases[0]?.body;
+    assert.ok(first?.type === 'release');
+    store.putContent(first.sha256, Buffer.from('config of a #1', 'utf8'));
+    const source = new ConfigSourceClient({ baseUrl: base });
+    failFirst = 0;
+    const keeper = new ContentKeeper({
+      genesis: chain.genesis,
+      store,
+      configSource: source,
+      logger: pino({ level: 'silent' }),
+      retryMs: 20,
+    });
+    const asked = requests;
+    await keeper.scanRecent(store.tip().height);
+    const sha = sha256Hex(stored);
+    const deadline = Date.now() + 5000;
+    while (store.getContent(sha) === null && Date.now() < deadline)
+      await new Promise((d) => setTimeout(d, 10));
+    assert.deepEqual(Buffer.from(store.getContent(sha) ?? []), stored, 'the missing copy was fetched');
+    assert.equal(requests - asked, 1, 'the copy it held was not fetched again');
+    assert.equal(keeper.mediaType(sha), 'text/plain');
+    keeper.close();
+    source.close();
   });
 });

@@ -7,12 +7,16 @@
  * voted (ConfigSourceClient.takeContent). A node that did not fetch them (it caught up by state
  * transfer, or the kept bytes were evicted) fetches them from its config source in the background,
  * one at a time, from a bounded queue, with a bounded number of attempts and growing pauses.
+ * At start the node also looks through its newest blocks (scanRecent) for copies it should hold
+ * but does not (it may have crashed between a commit and the fetch).
  */
 import type { Logger } from 'pino';
 import {
+  apiBlocksPageMax,
   contentBackfillAttemptsMax,
   contentBackfillQueueMax,
   contentMediaTypesCachedMax,
+  contentScanBlocksMax,
 } from '../constants.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { Genesis, Transaction } from '../ledger/types.ts';
@@ -64,13 +68,17 @@ export class ContentKeeper {
     return this.#queue.size;
   }
 
-  /** A block committed: keep a copy of every small enough release in it. Never throws. */
-  onCommitted(txs: readonly Transaction[]): void {
+  /**
+   * A block committed: keep a copy of every small enough release in it. Never throws. `onlyMissing`
+   * (the start-up scan) first skips content this node already holds.
+   */
+  onCommitted(txs: readonly Transaction[], onlyMissing = false): void {
     for (const tx of txs) {
       const body = tx.body;
       if (body.type !== 'release') continue;
       this.rememberMediaType(body.sha256, body.mediaType);
       if (body.size > this.#genesis.policy.contentCopyBytesMax) continue;
+      if (onlyMissing && this.#store.getContent(body.sha256) !== null) continue;
       if (body.content !== undefined) {
         // The ledger checked the inline content's hash and size when the release was applied.
         this.put(body.sha256, Buffer.from(body.content, 'base64'));
@@ -83,6 +91,21 @@ export class ContentKeeper {
       }
       if (this.#store.getContent(body.sha256) !== null) continue;
       this.enqueue(body.sha256, body.size);
+    }
+  }
+
+  /**
+   * Looks through the newest contentScanBlocksMax blocks up to `tipHeight` for releases whose copy
+   * this node lacks and queues them; a page of blocks at a time, yielding between pages.
+   */
+  async scanRecent(tipHeight: number): Promise<void> {
+    let from = Math.max(1, tipHeight - contentScanBlocksMax + 1);
+    while (from <= tipHeight && !this.#closed) {
+      const page = this.#store.blocks(from, Math.min(apiBlocksPageMax, tipHeight - from + 1));
+      if (page.length === 0) return;
+      for (const stored of page) this.onCommitted(stored.block.txs, true);
+      from += page.length;
+      await new Promise<void>((done) => setImmediate(done));
     }
   }
 

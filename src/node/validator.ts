@@ -194,6 +194,8 @@ export class ValidatorNode implements NodeFacade {
 
   attach(driver: ReplicaDriver): void {
     this.#driver = driver;
+    // Copies this node should hold but lacks (it may have stopped between a commit and the fetch).
+    void this.#content.scanRecent(this.#store.tip().height);
   }
 
   get metrics(): Registry {
