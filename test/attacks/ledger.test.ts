@@ -192,6 +192,19 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
         assert.equal(validate.status, status, `validateHash for ${who.id} on ${v}: ${validate.text}`);
       }
     }
+    // The revoked device's own agent gets nowhere: every validator refuses it.
+    placeDevice(net, stolen, TARGET, {
+      configServer: net.configServerUrl('A'),
+      validators: [0, 1, 2, 3].map((v) => net.apiUrl(v)),
+    });
+    const round = await runRound({ dir: net.dir, deviceId: stolen.id });
+    assert.equal(round.kind, 'failed', JSON.stringify(round));
+    assert.deepEqual(round.kind === 'failed' ? round.attempts.map((a) => a.code) : [], [
+      'DEVICE_FORBIDDEN',
+      'DEVICE_FORBIDDEN',
+      'DEVICE_FORBIDDEN',
+      'DEVICE_FORBIDDEN',
+    ]);
     const allowed = await signedRequest(net, 0, honest, 'GET', `/v1/targets/${TARGET}/proof`);
     assert.equal(allowed.status, 200, `the enrolled device may fetch its proof: ${allowed.text}`);
     // Unsigned, on a network made without --demo: refused too.
