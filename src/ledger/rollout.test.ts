@@ -141,7 +141,7 @@ describe('rollout progress', () => {
     assert.equal(r.status, 'running', 'one failure in ten is within 10%');
     r = countReport(r, 0, null, 'success');
     assert.equal(r.currentWave, 1);
-    assert.ok(waveOpen(r, 1) && !waveOpen(r, 2));
+    assert.ok(waveOpen(r, 0) && waveOpen(r, 1) && !waveOpen(r, 2));
   });
 
   it('halts when a wave passes the failure limit, names why, and resumes on an admin control', () => {
@@ -149,6 +149,7 @@ describe('rollout progress', () => {
     r = countReport(r, 0, null, 'failure');
     assert.equal(r.status, 'halted');
     assert.match(r.reason, /wave 1 of 2: 1 of its 10 device\(s\) failed, more than 5%/);
+    assert.ok(!waveOpen(r, 0), 'a halted rollout lets no device start updating');
     // Reports keep counting while halted, but no wave opens.
     for (let i = 0; i < 9; i++) r = countReport(r, 0, null, 'success');
     assert.equal(r.currentWave, 0);
@@ -203,6 +204,7 @@ describe('rollout progress', () => {
       assert.match(String(controlRollout(rolledBack, control(action, 3), 'a')), /rollback is final/);
     }
     const done = start([100], 0, [0]);
+    assert.ok(waveOpen(done, 0));
     assert.equal(typeof controlRollout(done, control('abort', 1), 'a'), 'string');
     assert.equal(typeof controlRollout(done, control('resume', 1), 'a'), 'string');
     const doneRollback = controlRollout(done, control('rollback', 1), 'a');

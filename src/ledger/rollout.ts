@@ -67,10 +67,21 @@ export function waveFailed(progress: WaveProgress, maxFailuresPercent: number): 
   return progress.failures * 100 > maxFailuresPercent * progress.devices;
 }
 
-/** May devices of this wave update to the rollout's version now? */
+/**
+ * May a device of this wave start updating to the rollout's version now? Every wave once done;
+ * the open waves while running; none while halted or aborted, which pause the rollout (a device
+ * that already updated keeps its version; a rollback tells it to go back).
+ */
 export function waveOpen(entry: RolloutEntry, wave: number): boolean {
-  if (entry.status === 'aborted') return false;
-  return entry.status === 'done' || wave <= entry.currentWave;
+  switch (entry.status) {
+    case 'done':
+      return true;
+    case 'running':
+      return wave <= entry.currentWave;
+    case 'halted':
+    case 'aborted':
+      return false;
+  }
 }
 
 /** Is the rollout under way (running or halted)? Then its target takes no new rollout. */
