@@ -139,7 +139,9 @@ describe('configchain up --demo-only', () => {
       '200 Success: Current hash is valid',
       '200 Failure: Hash is invalid. Please try again.',
     ]);
-    // The device carries on from version 5: the next five versions are published and applied.
+    // The device carries on from version 5: it is enrolled already, and the next five versions
+    // are published and applied.
+    assert.match(run.output, /device-1 is already enrolled for "fleet"/);
     assert.match(run.output, /Target "fleet" is at version 5 on the ledger/);
     assert.deepEqual(
       deviceReports(run.output).map(([version]) => version),

@@ -59,19 +59,32 @@ export async function runDeviceDemo(options: DeviceDemoOptions): Promise<DeviceD
   print(`Device demo: ${deviceId} follows target "${target}" and applies each version as it is published.`);
 
   print('');
-  print(`Enroll the device on the ledger (an admin-signed device-enroll transaction):`);
-  try {
-    await enrollDevice({
-      dir: options.dir,
-      id: deviceId,
-      target,
-      print: (line) => print(`  ${line}`),
-    });
-  } catch (err) {
-    if (!(err instanceof ConfigChainError)) throw err;
-    print(`  enrollment failed: ${err.message}`);
-    print('Device demo: the device could not be enrolled, so it was not started.');
+  const registered = await client.device(deviceId).catch(() => null);
+  if (registered?.status === 'revoked') {
+    print(
+      `${deviceId} was revoked on this ledger and a revoked id is never enrolled again, so the device demo cannot run; create a new network (configchain init --dir ${options.dir} --demo --force) to see it.`,
+    );
     return { ok: false, enrolled: false, steps: [] };
+  }
+  if (registered !== null && registered.status === 'enrolled' && registered.target === target) {
+    print(
+      `${deviceId} is already enrolled for "${target}" (since block ${registered.enrolledAt}; this network ran before).`,
+    );
+  } else {
+    print(`Enroll the device on the ledger (an admin-signed device-enroll transaction):`);
+    try {
+      await enrollDevice({
+        dir: options.dir,
+        id: deviceId,
+        target,
+        print: (line) => print(`  ${line}`),
+      });
+    } catch (err) {
+      if (!(err instanceof ConfigChainError)) throw err;
+      print(`  enrollment failed: ${err.message}`);
+      print('Device demo: the device could not be enrolled, so it was not started.');
+      return { ok: false, enrolled: false, steps: [] };
+    }
   }
 
   print('');
