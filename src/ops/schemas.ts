@@ -182,6 +182,10 @@ export const AuditOutputSchema = Obj({
     }),
   ),
   omitted: Type.Integer({ minimum: 0, description: 'matching transactions left out by --limit' }),
+  heartbeatsSkipped: Type.Integer({
+    minimum: 0,
+    description: 'heartbeats not listed (without --heartbeats)',
+  }),
 });
 
 export const ExportOutputSchema = Obj({

@@ -194,18 +194,31 @@ export class AuditCollector {
   readonly entries: AuditEntry[] = [];
   /** Matching transactions left out because of the limit. */
   omitted = 0;
+  /** Heartbeats left out because they were not asked for. */
+  heartbeatsSkipped = 0;
   readonly #sinceMs: number;
   readonly #limit: number;
+  readonly #heartbeats: boolean;
 
-  constructor(sinceMs: number, limit: number) {
+  /**
+   * Heartbeats say only "validator N is alive" and an idle chain commits one every interval, so
+   * they would bury everything else; they are counted, and listed only when `heartbeats` is true.
+   */
+  constructor(sinceMs: number, limit: number, heartbeats = true) {
     this.#sinceMs = sinceMs;
     this.#limit = limit;
+    this.#heartbeats = heartbeats;
   }
 
   onBlock(block: VerifiedBlock): void {
     const timeMs = block.block.header.timestampMs;
     if (timeMs < this.#sinceMs) return;
     block.block.txs.forEach((tx, index) => {
+      const type: string = tx.body.type;
+      if (type === 'heartbeat' && !this.#heartbeats) {
+        this.heartbeatsSkipped++;
+        return;
+      }
       if (this.entries.length >= this.#limit) {
         this.omitted++;
         return;

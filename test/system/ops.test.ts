@@ -192,12 +192,13 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
 
   it('status, history and audit print the verified chain, as text and as schema-checked JSON', async () => {
     const node = ['--dir', dir, '--node', net.apiUrl(2)];
-    const [statusJson, statusText, historyJson, historyText, auditJson] = await Promise.all([
+    const [statusJson, statusText, historyJson, historyText, auditJson, auditAll] = await Promise.all([
       cli(['status', '--dir', dir, '--json']),
       cli(['status', '--dir', dir]),
       cli(['history', ...node, '--target', 'default', '--json']),
       cli(['history', ...node, '--target', 'default']),
       cli(['audit', ...node, '--since', '2000-01-01', '--json']),
+      cli(['audit', ...node, '--since', '2000-01-01', '--json', '--heartbeats']),
     ]);
 
     assert.equal(statusJson.status, 0, statusJson.stderr);
@@ -270,7 +271,7 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
     const audit = checked<{
       entries: { type: string; height: number; subject: string; signers: { kind: string }[] }[];
     }>(AuditOutputSchema, auditJson);
-    const types = audit.entries.filter((e) => e.type !== 'heartbeat').map((e) => e.type);
+    const types = audit.entries.map((e) => e.type);
     assert.deepEqual(types, [
       'attest',
       'attest',
@@ -280,6 +281,16 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
       'release',
       'release',
     ]);
+    // Heartbeats are counted, and listed with --heartbeats (the chain only grows between the two reads).
+    const skipped = (JSON.parse(auditJson.stdout) as { heartbeatsSkipped: number }).heartbeatsSkipped;
+    const all = checked<{ entries: { type: string; subject: string }[]; heartbeatsSkipped: number }>(
+      AuditOutputSchema,
+      auditAll,
+    );
+    assert.equal(all.heartbeatsSkipped, 0);
+    const beats = all.entries.filter((e) => e.type === 'heartbeat');
+    assert.ok(beats.length >= skipped, `${beats.length} heartbeats listed, ${skipped} counted before`);
+    assert.ok(beats.every((e) => /^validator \d$/.test(e.subject)));
     const report = audit.entries.find((e) => e.type === 'device-report');
     assert.deepEqual([report?.subject, report?.signers[0]?.kind], ['device device-1', 'device']);
     const heightsInOrder = audit.entries.map((e) => e.height);

@@ -23,6 +23,7 @@ import { defaultNetworkDir } from './up.ts';
 interface AuditOptions extends OpsOptions {
   readonly since: string;
   readonly limit: string;
+  readonly heartbeats: boolean;
 }
 
 export function registerAudit(program: Command): void {
@@ -31,6 +32,7 @@ export function registerAudit(program: Command): void {
       .command('audit')
       .description('every transaction since a date, in order, with who signed it, from the verified chain')
       .requiredOption('--since <date>', 'ISO 8601 date or time, e.g. 2026-11-24 or 2026-11-24T17:00:00Z')
+      .option('--heartbeats', "also list validators' heartbeat transactions (otherwise only counted)", false)
       .option(
         '--limit <n>',
         `list at most this many transactions (at most ${opsAuditEntriesMax})`,
@@ -61,7 +63,7 @@ async function audit(opts: AuditOptions): Promise<CommandResult> {
     throw new OpsError('USAGE', `--limit must be between 1 and ${opsAuditEntriesMax}`);
   }
   const { genesis, nodeUrl, reader } = await openChain(opts, terminalProgress());
-  const collector = new AuditCollector(sinceMs, limit);
+  const collector = new AuditCollector(sinceMs, limit, opts.heartbeats);
   await reader.sync((block) => collector.onBlock(block));
   const data: AuditOutput = {
     chainId: genesis.chainId,
@@ -70,6 +72,7 @@ async function audit(opts: AuditOptions): Promise<CommandResult> {
     since: isoTime(sinceMs),
     entries: collector.entries as AuditOutput['entries'],
     omitted: collector.omitted,
+    heartbeatsSkipped: collector.heartbeatsSkipped,
   };
   return { data, text: render(data) };
 }
@@ -86,5 +89,10 @@ function render(d: AuditOutput): string {
     );
   }
   if (d.omitted > 0) out.push(`... and ${d.omitted} more (raise --limit)`);
+  if (d.heartbeatsSkipped > 0) {
+    out.push(
+      `(${d.heartbeatsSkipped} validator heartbeat${d.heartbeatsSkipped === 1 ? '' : 's'} not listed; --heartbeats lists them)`,
+    );
+  }
   return `${out.join('\n')}\n`;
 }
