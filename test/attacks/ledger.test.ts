@@ -273,7 +273,7 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
     assert.equal(served, 'refused', 'the tampered node serves nothing');
 
     // The other three commit a new release and agree on the chain.
-    const height = await publish(net, TARGET, 3, content(3), others[0]);
+    const height = await publish(net, TARGET, 3, content(3), others[0], others);
     await net.waitHeight(others, height);
     const chain = await net.waitSameChains(others);
     assert.ok(chain.length > height);

@@ -89,7 +89,8 @@ export function releaseBody(net: TestNetwork, target: string, version: number, c
 
 /**
  * Uploads a version to A and B and commits its release, signed by as many admins as genesis
- * asks; resolves the height of the block that holds it.
+ * asks; waits until the validators of `waitFor` (default all) hold the block, and resolves its
+ * height.
  */
 export async function publish(
   net: TestNetwork,
@@ -97,12 +98,14 @@ export async function publish(
   version: number,
   content: Buffer,
   via = 0,
+  waitFor: readonly number[] = allValidators(net),
 ): Promise<number> {
   await upload(net, target, version, content);
   const keys = adminKeys(net).slice(0, net.init.genesis.releaseThreshold);
   const answer = await submitTx(net, via, signRelease(releaseBody(net, target, version, content), keys));
   assert.equal(answer.status, 'committed', `release ${target} v${version}: ${JSON.stringify(answer)}`);
   assert.ok(answer.height !== undefined);
+  await net.waitHeight(waitFor, answer.height);
   return answer.height;
 }
 
@@ -141,6 +144,12 @@ export async function enroll(
   );
   const answer = await submitTx(net, via, tx);
   assert.equal(answer.status, 'committed', `enroll ${device.id}: ${JSON.stringify(answer)}`);
+  // Every validator must know the device before it asks them, or a lagging one answers 403.
+  await net.waitHeight(allValidators(net), answer.height ?? 0);
+}
+
+function allValidators(net: TestNetwork): number[] {
+  return Array.from({ length: net.n }, (_, v) => v);
 }
 
 export async function revoke(net: TestNetwork, device: TestDevice, via = 0): Promise<void> {
@@ -158,6 +167,7 @@ export async function revoke(net: TestNetwork, device: TestDevice, via = 0): Pro
   );
   const answer = await submitTx(net, via, tx);
   assert.equal(answer.status, 'committed', `revoke ${device.id}: ${JSON.stringify(answer)}`);
+  await net.waitHeight(allValidators(net), answer.height ?? 0);
 }
 
 /** Every transaction of a validator's whole chain (through /v1/blocks, page by page). */
