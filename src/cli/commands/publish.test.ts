@@ -203,6 +203,34 @@ describe('operator commands without a running network', () => {
     );
   });
 
+  it('approve keeps collecting while the threshold is not reached, and names who approves next', async () => {
+    // A network whose genesis asks for all three admins (no process reads it here).
+    const strict = mkdtempSync(join(tmpdir(), 'cc-approve-'));
+    try {
+      const made = await initNetwork({ dir: strict, basePort: 1 });
+      const genesis = { ...made.genesis, releaseThreshold: 3 };
+      writeFileSync(paths.genesis(strict), JSON.stringify(genesis));
+      const pending = join(strict, 'pending', 'app-1.json');
+      writePending(
+        pending,
+        signRelease({ ...release, chainId: genesis.chainId }, [loadAdminKey(strict, genesis, 'admin-1')]),
+      );
+      const lines: string[] = [];
+      const result = await approve({ dir: strict, pending, admin: 'admin-2', print: (l) => lines.push(l) });
+      assert.equal(result.status, 'pending');
+      assert.deepEqual(result.approvals, ['admin-1', 'admin-2']);
+      assert.ok(result.status === 'pending' && result.next.endsWith(`--pending ${pending} --admin admin-3`));
+      assert.match(lines.join('\n'), /2 of the 3 approvals needed/);
+      const kept = JSON.parse(readFileSync(pending, 'utf8')) as { tx: { signatures: { signer: string }[] } };
+      assert.deepEqual(
+        kept.tx.signatures.map((s) => s.signer),
+        ['admin-1', 'admin-2'],
+      );
+    } finally {
+      rmSync(strict, { recursive: true, force: true });
+    }
+  });
+
   it('prints the device registry as an aligned table', () => {
     const entry = (
       id: string,
