@@ -192,4 +192,30 @@ describe('node API for device trust on 4 validator processes', { timeout: 180_00
     assert.ok(block.height > status.height);
     assert.equal((await client.block(block.height)).hash, block.hash);
   });
+
+  it("replaces a silent primary on an idle chain: the backups' heartbeats start a view change", async () => {
+    const before = await net.status(0);
+    const primary = before.primary;
+    const others = [0, 1, 2, 3].filter((id) => id !== primary);
+    const watcher = others[0];
+    assert.ok(watcher !== undefined);
+    net.signal(primary, 'SIGSTOP');
+    try {
+      const deadline = Date.now() + 30_000;
+      let status = await net.status(watcher);
+      while (!(status.view > before.view && status.height > before.height) && Date.now() < deadline) {
+        await sleep(200);
+        status = await net.status(watcher);
+      }
+      assert.ok(status.view > before.view, `a view change replaced the stopped primary ${primary}`);
+      assert.notEqual(status.primary, primary);
+      // The new primary keeps the idle chain's header fresh again.
+      const height = status.height;
+      await net.waitHeight(others, height + 2, 10_000);
+      const tip = (await clients[watcher]?.blocks((await net.status(watcher)).height, 1))?.blocks[0];
+      assert.ok(tip !== undefined && Date.now() - tip.block.header.timestampMs < 2 * HEARTBEAT_MS + 1000);
+    } finally {
+      net.signal(primary, 'SIGCONT');
+    }
+  });
 });
