@@ -8,7 +8,7 @@ import { Domain } from '../../src/crypto/domains.ts';
 import { sign } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import type { TargetProof } from '../../src/device/contract.ts';
-import type { TargetName, View } from '../../src/encoding/brand.ts';
+import type { TargetName, ValidatorId, View } from '../../src/encoding/brand.ts';
 import { blockHash, buildBlock, genesisBlock, LedgerState, signRelease } from '../../src/ledger/index.ts';
 import { createTestNetwork, type TestNetwork } from '../../src/ledger/testing.ts';
 import type { BlockHeader, CommitCertificate, ReleaseBody } from '../../src/ledger/types.ts';
@@ -62,7 +62,7 @@ export function certifiedChain(
     });
     const built = buildBlock(genesis, parent, state, txs, {
       view: 0 as View,
-      proposer: 0 as never,
+      proposer: 0 as ValidatorId,
       timestampMs: options.startMs + i * options.stepMs,
     });
     if (built.rejected.length > 0) throw new Error(`fixture: ${built.rejected[0]?.reason}`);

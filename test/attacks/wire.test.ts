@@ -71,9 +71,14 @@ describe('attacks on the wire (issue 5: 1-6)', { timeout: 240_000 }, () => {
     return d;
   }
 
-  async function round(d: TestDevice, route?: DeviceRoute, target = TARGET): Promise<RoundResult> {
+  async function round(
+    d: TestDevice,
+    route?: DeviceRoute,
+    target = TARGET,
+    mode: 'proof' | 'simple' = 'proof',
+  ): Promise<RoundResult> {
     if (route !== undefined) placeDevice(net, d, target, route);
-    return runRound({ dir: net.dir, deviceId: d.id, log: (line) => log.push(`${d.id}: ${line}`) });
+    return runRound({ dir: net.dir, deviceId: d.id, mode, log: (line) => log.push(`${d.id}: ${line}`) });
   }
 
   /** A result and the agent's last log lines, for assertion messages. */
@@ -120,16 +125,29 @@ describe('attacks on the wire (issue 5: 1-6)', { timeout: 240_000 }, () => {
   it('attack 1: A serves other bytes: the device refuses them, reports the mismatch on the ledger, and downloads again', async () => {
     const evil = Buffer.from(content(latest).toString('utf8').replace('version', 'VERSION'));
     assert.equal(evil.byteLength, content(latest).byteLength);
-    configA.lie = { kind: 'substitute', bytes: evil };
     const d = await device('mismatch', honestRoute(configA.url));
-    // This round runs as the device's own process: `configchain device --once` exits 1.
-    const refused = await deviceProcessOnce(net, d);
-    assert.equal(refused.code, 1, refused.log);
-    assert.equal(refused.result.kind, 'mismatch', refused.log);
-    assert.equal(refused.result.code, 'ARTIFACT_HASH', refused.log);
-    assert.match(refused.log, /mismatch/);
-    assert.equal(appliedBytes(d), null, 'nothing was applied');
-    assert.equal(readDeviceState(net.dir, d.id).lastAppliedVersion, 0);
+    const simple = await device('mismatch-simple', honestRoute(configA.url));
+    configA.lie = { kind: 'substitute', bytes: evil };
+    try {
+      // This round runs as the device's own process: `configchain device --once` exits 1.
+      const refused = await deviceProcessOnce(net, d);
+      assert.equal(refused.code, 1, refused.log);
+      assert.equal(refused.result.kind, 'mismatch', refused.log);
+      assert.equal(refused.result.code, 'ARTIFACT_HASH', refused.log);
+      assert.match(refused.log, /mismatch/);
+      // A device in the article's simple mode (no proofs) asks a validator, which checks the hash
+      // against config server B and answers "invalid".
+      const simpleResult = await round(simple, undefined, TARGET, 'simple');
+      assert.equal(simpleResult.kind, 'mismatch', explain(simpleResult));
+      assert.equal(simpleResult.code, 'INVALID');
+      assert.equal(simpleResult.report?.status, 'committed');
+    } finally {
+      configA.lie = { kind: 'honest' };
+    }
+    for (const x of [d, simple]) {
+      assert.equal(appliedBytes(x), null, `nothing was applied on ${x.id}`);
+      assert.equal(readDeviceState(net.dir, x.id).lastAppliedVersion, 0);
+    }
 
     // The mismatch is on every validator's ledger, signed by the device, naming the bad hash.
     for (let v = 0; v < net.n; v++) {
@@ -143,7 +161,6 @@ describe('attacks on the wire (issue 5: 1-6)', { timeout: 240_000 }, () => {
     }
 
     // Once A serves the released bytes again, the next round applies them.
-    configA.lie = { kind: 'honest' };
     const applied = await round(d);
     assert.equal(applied.kind, 'applied', explain(applied));
     assert.deepEqual(appliedBytes(d), content(latest));
