@@ -409,6 +409,9 @@ describe('live events', () => {
         }
       }
       assert.equal(seen[0], 'status', 'a new client gets the status at once');
+      const raw = await fetch(`http://127.0.0.1:${address.port}/v1/events`, { signal: controller.signal });
+      assert.equal(raw.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+      assert.equal(raw.headers.get('access-control-allow-origin'), '*', "the dashboard's CORS header");
       assert.ok(block !== undefined);
       assert.equal(block.height, 1);
       assert.equal(block.txCount, 1);
@@ -438,7 +441,7 @@ describe('live events', () => {
       },
       end() {},
     });
-    const reply = { hijack() {}, raw: res } as unknown as FastifyReply;
+    const reply = { hijack() {}, getHeaders: () => ({}), raw: res } as unknown as FastifyReply;
     const req = { raw: new EventEmitter() } as unknown as FastifyRequest;
     hub.subscribe(req, reply);
     assert.equal(hub.subscribers, 1);

@@ -11,7 +11,7 @@
  * eventStreamBufferBytesMax unsent) is closed rather than buffered without limit; an EventSource
  * reconnects by itself.
  */
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   eventKeepaliveMs,
@@ -56,9 +56,12 @@ export class EventHub {
         `this validator already serves ${eventSubscribersMax} event streams; close one or use another validator`,
       );
     }
+    // Headers other hooks set on the reply (the dashboard's CORS header) go out with the stream.
+    const hooked = reply.getHeaders() as OutgoingHttpHeaders;
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
+      ...hooked,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       connection: 'keep-alive',
