@@ -168,6 +168,8 @@ export const nodeBatchWaitMs = 1;
 // Operators' tools (src/ops): commands that verify what they print, and chain export files
 /** Blocks an operator command asks a validator for in one GET /v1/blocks page. */
 export const opsBlocksPageSize = apiBlocksPageMax;
+/** Bytes of one GET /v1/blocks answer an operator command reads; a larger page is asked again with fewer blocks. */
+export const opsPageBytesMax = 64 * 1024 * 1024;
 /** Verified blocks a chain reader keeps in memory (the newest ones). */
 export const opsVerifiedBlocksCachedMax = 1024;
 /** How long an operator command waits for one answer of a validator. */

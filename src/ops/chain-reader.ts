@@ -5,7 +5,12 @@
  * naming its height. Verified blocks are kept in memory only, in a bounded cache of the newest
  * ones; the verifier's replayed state means a later sync() reads only the blocks added since.
  */
-import { opsBlocksPageSize, opsRequestTimeoutMs, opsVerifiedBlocksCachedMax } from '../constants.ts';
+import {
+  opsBlocksPageSize,
+  opsPageBytesMax,
+  opsRequestTimeoutMs,
+  opsVerifiedBlocksCachedMax,
+} from '../constants.ts';
 import { assert } from '../errors.ts';
 import type { Genesis } from '../ledger/types.ts';
 import { ChainCheckError, ChainVerifier, type VerifiedBlock } from './chain-verifier.ts';
@@ -24,37 +29,63 @@ export interface BlockSource {
   page(from: number, limit: number): Promise<BlockPage>;
 }
 
-/** GET /v1/blocks of one validator, read with fetch; nothing in the answer is trusted. */
-export function httpBlockSource(baseUrl: string, timeoutMs = opsRequestTimeoutMs): BlockSource {
+/**
+ * GET /v1/blocks of one validator, read with fetch; nothing in the answer is trusted. An answer
+ * larger than pageBytesMax (opsPageBytesMax) is not read on: the page is asked again with half the blocks, down
+ * to one block, which must fit.
+ */
+export function httpBlockSource(
+  baseUrl: string,
+  timeoutMs = opsRequestTimeoutMs,
+  pageBytesMax = opsPageBytesMax,
+): BlockSource {
   const base = baseUrl.replace(/\/+$/, '');
   return {
     name: base,
     async page(from, limit) {
-      const url = `${base}/v1/blocks?from=${from}&limit=${limit}`;
-      const body = await fetchJson(url, timeoutMs);
-      const page = body as { tipHeight?: unknown; blocks?: unknown } | null;
-      if (
-        typeof page !== 'object' ||
-        page === null ||
-        !Number.isSafeInteger(page.tipHeight) ||
-        (page.tipHeight as number) < 0 ||
-        !Array.isArray(page.blocks)
-      ) {
-        throw new ChainCheckError(from, `${url} did not answer a block page {tipHeight, blocks}`);
+      for (let ask = limit; ; ask = Math.ceil(ask / 2)) {
+        const url = `${base}/v1/blocks?from=${from}&limit=${ask}`;
+        let body: unknown;
+        try {
+          body = await fetchJson(url, timeoutMs, pageBytesMax);
+        } catch (error) {
+          if (!(error instanceof OpsError) || error.code !== 'TOO_LARGE') throw error;
+          if (ask === 1)
+            throw new ChainCheckError(from, `${url} answered more than ${pageBytesMax} bytes for one block`);
+          continue;
+        }
+        const page = body as { tipHeight?: unknown; blocks?: unknown } | null;
+        if (
+          typeof page !== 'object' ||
+          page === null ||
+          !Number.isSafeInteger(page.tipHeight) ||
+          (page.tipHeight as number) < 0 ||
+          !Array.isArray(page.blocks)
+        ) {
+          throw new ChainCheckError(from, `${url} did not answer a block page {tipHeight, blocks}`);
+        }
+        return { tipHeight: page.tipHeight as number, blocks: page.blocks };
       }
-      return { tipHeight: page.tipHeight as number, blocks: page.blocks };
     },
   };
 }
 
-/** GETs a JSON document; an unreachable node or a non-200 answer is an OpsError saying so. */
-export async function fetchJson(url: string, timeoutMs: number): Promise<unknown> {
+/**
+ * GETs a JSON document of at most bytesMax bytes; an unreachable node, a non-200 answer or a
+ * larger answer (code TOO_LARGE) is an OpsError saying so.
+ */
+export async function fetchJson(
+  url: string,
+  timeoutMs: number,
+  bytesMax = opsPageBytesMax,
+): Promise<unknown> {
   let response: Response;
   let text: string;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    text = await response.text();
+    text = await readText(response, bytesMax);
   } catch (error) {
+    if (error instanceof OpsError) throw error;
     throw new OpsError(
       'NODE_UNREACHABLE',
       `cannot read ${url}: ${causeOf(error)}; check that the validator runs, or pass another --node URL`,
@@ -71,6 +102,24 @@ export async function fetchJson(url: string, timeoutMs: number): Promise<unknown
       url,
     });
   }
+}
+
+/** The body as text, refusing (OpsError TOO_LARGE) to hold more than bytesMax bytes of it. */
+async function readText(response: Response, bytesMax: number): Promise<string> {
+  if (response.body === null) return '';
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of response.body) {
+    length += chunk.byteLength;
+    if (length > bytesMax) {
+      await response.body.cancel().catch(() => {});
+      throw new OpsError('TOO_LARGE', `${response.url} answered more than ${bytesMax} bytes`, {
+        url: response.url,
+      });
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export function causeOf(error: unknown): string {
