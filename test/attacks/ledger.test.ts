@@ -22,7 +22,7 @@ import type { TargetName } from '../../src/encoding/brand.ts';
 import { signAsDevice, signRelease } from '../../src/ledger/index.ts';
 import type { DeviceReportBody, Transaction } from '../../src/ledger/types.ts';
 import { paths } from '../../src/node/layout.ts';
-import { startNetwork, type TestNetwork } from '../system/harness.ts';
+import { sleep, startNetwork, type TestNetwork } from '../system/harness.ts';
 import {
   adminKeys,
   allTransactions,
@@ -32,6 +32,7 @@ import {
   publish,
   releaseBody,
   revoke,
+  sendAsPeer,
   signedRequest,
   submitTx,
   type TestDevice,
@@ -146,10 +147,13 @@ describe('attacks on the ledger (issue 5: 7, 8, 9)', { timeout: 180_000 }, () =>
     const notOnB = await submitTx(net, 0, stolenKeys, 3000);
     assert.notEqual(notOnB.status, 'committed', JSON.stringify(notOnB));
 
-    // An honest release of the same version commits afterwards, so blocks were cut after every
-    // forgery was submitted: had a validator kept one pending, it would have had its chance.
-    const height = await publish(net, TARGET, 2, content(2), 1);
-    await net.waitHeight([0, 1, 2, 3], height);
+    // The same forgeries pushed straight into consensus over validator 3's peer links (its host
+    // taken over), bypassing every API check, together with an honest release of version 2. The
+    // honest one commits, which shows the links delivered; none of the forgeries does.
+    const honestV2 = signRelease(releaseBody(net, TARGET, 2, content(2)), [admin1, admin2]);
+    const gossip = [stolenKeys, ...forgeries.map((f) => f.tx), honestV2].map((tx) => ({ kind: 'tx', tx }));
+    await sendAsPeer(net, 3, [0, 1, 2], gossip);
+    await waitForVersion(net, [0, 1, 2, 3], TARGET, 2);
     for (let v = 0; v < net.n; v++) {
       const txs = await allTransactions(net, v);
       const releases = txs.filter((t) => t.body.type === 'release' && t.body.target === TARGET);
@@ -339,4 +343,31 @@ function flipByteOfFirstRelease(file: string): { height: number; was: string } {
     closeSync(fd);
   }
   throw new Error(`the first release's transaction was not found whole in a page of ${file}`);
+}
+
+/** Polls GET /v1/targets/:target on each validator until it answers this version (bounded). */
+async function waitForVersion(
+  net: TestNetwork,
+  validators: readonly number[],
+  target: string,
+  version: number,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const v of validators) {
+    for (;;) {
+      const seen = await fetch(`${net.apiUrl(v)}/v1/targets/${encodeURIComponent(target)}`, {
+        signal: AbortSignal.timeout(5000),
+      })
+        .then(async (r) => (r.status === 200 ? ((await r.json()) as { version: number }).version : 0))
+        .catch(() => 0);
+      if (seen >= version) break;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `validator ${v} shows ${target} at version ${seen}, not ${version}, after ${timeoutMs} ms`,
+        );
+      }
+      await sleep(100);
+    }
+  }
 }

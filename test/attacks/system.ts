@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { ConfigServerClient } from '../../src/configserver/client.ts';
 import { generateKeyPair, loadPrivateKey, savePrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
@@ -15,6 +16,7 @@ import { deviceAuthorization } from '../../src/device/contract.ts';
 import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { type AdminKey, signAsAdmin, signRelease } from '../../src/ledger/index.ts';
 import type { ReleaseBody, Transaction } from '../../src/ledger/types.ts';
+import { encodeFrame } from '../../src/net/frames.ts';
 import { paths } from '../../src/node/layout.ts';
 import { repoRoot, type TestNetwork } from '../system/harness.ts';
 
@@ -288,4 +290,42 @@ export function deviceProcessOnce(
       }
     });
   });
+}
+
+/**
+ * Sends messages over a validator's peer port as validator `as` would: a mutual-TLS connection
+ * with that validator's own certificate (what an attacker who took over its host holds), one
+ * frame per message, to each listed validator. Resolves once every frame was written.
+ */
+export async function sendAsPeer(
+  net: TestNetwork,
+  as: number,
+  to: readonly number[],
+  messages: readonly object[],
+): Promise<void> {
+  const ca = readFileSync(paths.caCert(net.dir), 'utf8');
+  const cert = readFileSync(paths.tlsCert(net.dir, as), 'utf8');
+  const key = readFileSync(paths.tlsKey(net.dir, as), 'utf8');
+  for (const v of to) {
+    const peer = net.init.network.validators[v];
+    assert.ok(peer !== undefined);
+    const socket = connect({
+      host: peer.host,
+      port: peer.peerPort,
+      ca,
+      cert,
+      key,
+      minVersion: 'TLSv1.3',
+      servername: 'localhost',
+      rejectUnauthorized: false,
+    });
+    await new Promise<void>((done, fail) => {
+      socket.once('secureConnect', () => done());
+      socket.once('error', fail);
+    });
+    for (const message of messages) {
+      socket.write(encodeFrame(Buffer.from(JSON.stringify(message), 'utf8')));
+    }
+    await new Promise<void>((done) => socket.end(() => done()));
+  }
 }
