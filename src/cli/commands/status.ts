@@ -163,6 +163,13 @@ function render(d: StatusOutput): string {
       ]),
     ),
   );
+  for (const v of d.validators) {
+    if (v.agreesWithVerifiedChain === false) {
+      out.push(
+        `  WARNING: validator ${v.id} reports tip ${v.tipHash} at height ${v.height}, which is not the certified block there: it is faulty or lying`,
+      );
+    }
+  }
   const f = d.fleet;
   out.push('', `Fleet: ${f.enrolled} device${f.enrolled === 1 ? '' : 's'} enrolled, ${f.revoked} revoked`);
   if (f.targets.length === 0) out.push('  no target has a configuration on the chain yet');
