@@ -17,7 +17,7 @@ import { type Browser, type BrowserContext, chromium, type Locator, type Page } 
 import { generateKeyPair, type KeyPair, loadPrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import type { DeviceId, Hash32Hex, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
-import { signAsAdmin, signAsDevice, signRelease } from '../../src/ledger/index.ts';
+import { signAsAdmin, signAsDevice, signRelease, txId } from '../../src/ledger/index.ts';
 import type { Transaction } from '../../src/ledger/types.ts';
 import { paths } from '../../src/node/layout.ts';
 import { answers, repoRoot, sha256OfText, startNetwork, type TestNetwork } from '../system/harness.ts';
@@ -184,6 +184,27 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     await page.getByTestId('certificate').getByText('signature valid').first().waitFor({ timeout: 10_000 });
     assert.equal(await page.getByTestId('certificate').getByText('INVALID').count(), 0);
     await shot(page, 'block-1280x800');
+
+    // Search by height and by transaction id lead to the block.
+    await page.getByTestId('ledger-search').fill(String(after.height));
+    await page.getByTestId('ledger-search').press('Enter');
+    await waitShown(
+      page,
+      page.locator('[data-testid="search-result"] li', { hasText: `Block #${after.height}` }),
+    );
+    const block = (await (await fetch(`${net.apiUrl(0)}/v1/blocks/${after.height}`)).json()) as {
+      block: { txs: Transaction[] };
+    };
+    const attest = block.block.txs[0];
+    assert.ok(attest !== undefined);
+    await page.getByTestId('ledger-search').fill(txId(attest));
+    await page.getByTestId('ledger-search').press('Enter');
+    await waitShown(
+      page,
+      page.locator('[data-testid="search-result"] li', {
+        hasText: `Transaction 0 of block #${after.height}`,
+      }),
+    );
 
     // Search by a configuration hash finds the release.
     await page.getByTestId('ledger-search').fill(v2Hash);

@@ -261,6 +261,12 @@ function txSummary(tx: Tx): string {
       return `${String(b.deviceId)}: ${String(b.reason)}`;
     case 'device-report':
       return `${String(b.deviceId)} ${String(b.status)} ${String(b.target)} v${String(b.version)}`;
+    case 'heartbeat':
+      return `validator ${String(b.submitter)} is alive`;
+    case 'rollout':
+      return `${String(b.rolloutId)}: ${String(b.target)} v${String(b.version)} in waves ${JSON.stringify(b.waves)}`;
+    case 'rollout-control':
+      return `${String(b.rolloutId)}: ${String(b.action)}`;
     default:
       return '';
   }
@@ -317,7 +323,7 @@ function BlockDetail({ height }: { readonly height: number }) {
         <Notice kind="empty" title="No transactions">
           {h.height === 0
             ? 'The genesis block holds none.'
-            : 'An empty block (a heartbeat or a view change).'}
+            : 'An empty block (proposed during a view change).'}
         </Notice>
       ) : (
         <TxTable txs={b.block.txs} />

@@ -107,42 +107,74 @@ function HashInput({ initial }: { readonly initial: string }) {
 
 interface Occurrence {
   readonly height: number;
-  readonly index: number;
   readonly type: string;
   readonly target: string;
   readonly version: number;
-  readonly tx: unknown;
+  readonly txId: string;
 }
 
+type Named =
+  | { readonly kind: 'hit'; readonly occurrence: Occurrence; readonly tx: unknown }
+  | { readonly kind: 'target'; readonly target: string };
+
+/**
+ * Where a hash is on the ledger: transactions naming it in the newest blocks (device reports
+ * included), and every version of the targets seen there whose content it is, from their full
+ * history (so an old release is found even when its block is older than the blocks read).
+ */
 async function locate(hash: string) {
   const scan = await scanChain((b) =>
-    b.block.txs.flatMap((tx, index): Occurrence[] => {
-      const body = tx.body as { sha256?: unknown; target?: unknown; version?: unknown };
-      if (body.sha256 !== hash) return [];
-      return [
-        {
-          height: b.block.header.height,
-          index,
-          type: tx.body.type,
-          target: String(body.target ?? ''),
-          version: Number(body.version ?? 0),
+    b.block.txs
+      .map((tx): Named | null => {
+        const body = tx.body as { sha256?: unknown; target?: unknown; version?: unknown };
+        if (body.sha256 !== hash) {
+          return typeof body.target === 'string' ? { kind: 'target', target: body.target } : null;
+        }
+        return {
+          kind: 'hit',
+          occurrence: {
+            height: b.block.header.height,
+            type: tx.body.type,
+            target: String(body.target ?? ''),
+            version: Number(body.version ?? 0),
+            txId: '',
+          },
           tx,
-        },
-      ];
-    }),
+        };
+      })
+      .filter((n): n is Named => n !== null),
   );
-  const targets = [...new Set(scan.found.map((o) => o.target))];
+  // Transaction ids of the scanned hits: SHA-256 of each transaction's canonical JSON.
+  const withIds = await Promise.all(
+    scan.found.flatMap((n) =>
+      n.kind === 'hit' ? [canonicalHashHex(n.tx).then((txId) => ({ ...n.occurrence, txId }))] : [],
+    ),
+  );
+  const targets = new Set([
+    'default',
+    ...scan.found.map((n) => (n.kind === 'hit' ? n.occurrence.target : n.target)),
+  ]);
   const current = new Map<string, string>();
+  const seen = new Set(withIds.map((o) => o.txId));
+  const fromHistory: Occurrence[] = [];
   await Promise.all(
-    targets.map(async (t) => {
+    [...targets].map(async (t) => {
       try {
-        current.set(t, (await api.target(t)).sha256);
+        const history = await api.targetHistory(t);
+        const newest = history.entries[0];
+        if (newest !== undefined) current.set(t, newest.sha256);
+        for (const e of history.entries) {
+          if (e.sha256 !== hash || seen.has(e.txId)) continue;
+          seen.add(e.txId);
+          fromHistory.push({ height: e.height, type: e.source, target: t, version: e.version, txId: e.txId });
+        }
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
     }),
   );
-  return { scan, current };
+  const found = [...withIds, ...fromHistory].sort((a, b) => b.height - a.height);
+  return { found, scanned: scan.scanned, truncated: scan.truncated, current };
 }
 
 function Result({ hash, fileName }: { readonly hash: string; readonly fileName: string | null }) {
@@ -155,30 +187,31 @@ function Result({ hash, fileName }: { readonly hash: string; readonly fileName: 
       </Notice>
     );
   }
-  const { scan, current } = found.value;
+  const { found: occurrences, scanned, truncated, current } = found.value;
   const label = fileName === null ? <Hash value={hash} full /> : `${fileName} (${hash})`;
-  if (scan.found.length === 0) {
+  if (occurrences.length === 0) {
     return (
       <Notice kind="empty" title="Not on the ledger" testId="verify-unknown">
         <p>
-          No transaction in the {scan.truncated ? `newest ${scan.scanned}` : `${scan.scanned}`} blocks names{' '}
-          {label}. Do not apply this configuration: it was never released or validated on this network. Check
-          that the file is the one you downloaded, or ask an admin to release it.
+          No transaction in the {truncated ? `newest ${scanned}` : `${scanned}`} blocks, and no version in the
+          history of the targets named there, has {label}. Do not apply this configuration: it was never
+          released or validated on this network. Check that the file is the one you downloaded, or ask an
+          admin to release it.
         </p>
       </Notice>
     );
   }
-  const isCurrent = scan.found.filter((o) => current.get(o.target) === hash).map((o) => o.target);
+  const isCurrent = occurrences.filter((o) => current.get(o.target) === hash).map((o) => o.target);
   return (
     <div data-testid="verify-found">
       <Notice kind="info" title="On the ledger">
-        {label} is named by {scan.found.length} transaction{scan.found.length === 1 ? '' : 's'}.
+        {label} is named by {occurrences.length} transaction{occurrences.length === 1 ? '' : 's'}.
         {isCurrent.length > 0
           ? ` It is the current configuration of ${[...new Set(isCurrent)].join(', ')}.`
           : ' It is not the current configuration of its target any more.'}
       </Notice>
-      {scan.found.map((o) => (
-        <OccurrenceView key={`${o.height}-${o.index}`} occurrence={o} />
+      {occurrences.map((o) => (
+        <OccurrenceView key={o.txId} occurrence={o} />
       ))}
     </div>
   );
@@ -186,7 +219,7 @@ function Result({ hash, fileName }: { readonly hash: string; readonly fileName: 
 
 function OccurrenceView({ occurrence }: { readonly occurrence: Occurrence }) {
   const checks = useLoad(async () => {
-    const txId = await canonicalHashHex(occurrence.tx);
+    const txId = occurrence.txId;
     const [proof, validators] = await Promise.all([
       api.call('txProof', { params: { id: txId } }),
       api.validators(),
@@ -194,6 +227,7 @@ function OccurrenceView({ occurrence }: { readonly occurrence: Occurrence }) {
     const keys = new Map(validators.validators.map((v) => [v.id, v.publicKey]));
     return {
       txId,
+      index: proof.body.index,
       checks: await checkTxProof(proof.body as TxProofLike, keys, validators.validators.length),
     };
   }, [occurrence]);
@@ -202,7 +236,8 @@ function OccurrenceView({ occurrence }: { readonly occurrence: Occurrence }) {
     <article className="occurrence" data-testid="occurrence">
       <h3>
         {o.type} of <Link to={`/configs/${encodeURIComponent(o.target)}`}>{o.target}</Link> v{o.version} in
-        block <Link to={`/ledger/${o.height}`}>#{o.height}</Link> (transaction {o.index})
+        block <Link to={`/ledger/${o.height}`}>#{o.height}</Link>
+        {checks.state === 'ok' ? ` (transaction ${checks.value.index})` : ''}
       </h3>
       {checks.state === 'loading' ? <Loading what="the proof" /> : null}
       {checks.state === 'error' ? (
