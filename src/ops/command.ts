@@ -216,9 +216,19 @@ export function parseCount(text: string, option: string): number {
   return value;
 }
 
+/**
+ * Commander exits 1 on a usage error, which these commands keep for "did not verify"; a usage
+ * error exits 2 instead (help and --version still exit 0).
+ */
+export function usageExitsTwo(command: Command): Command {
+  return command.exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  });
+}
+
 /** The options every chain-reading command takes. */
 export function addOpsOptions(command: Command, defaultDir: string): Command {
-  return command
+  return usageExitsTwo(command)
     .option('--dir <dir>', 'the network directory (network.json, genesis.json)', defaultDir)
     .option('--genesis <file>', 'the genesis file to verify against (default: DIR/genesis.json)')
     .option('--node <url>', "the validator to read from (default: the network's first reachable one)")

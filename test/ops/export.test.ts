@@ -210,6 +210,10 @@ describe('chain export and verify-chain on 1,000 blocks', { timeout: 240_000 }, 
     assert.equal(parsed.ok, false);
     assert.deepEqual([parsed.failure.height, parsed.failure.line], [700, 703]);
 
+    const usage = cli(['verify-chain']);
+    assert.equal(usage.status, 2, 'a usage error is not a verification failure');
+    assert.match(usage.stderr, /missing required argument 'file'/);
+
     const missing = cli(['verify-chain', join(dir, 'nope.jsonl')]);
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /cannot read .*nope\.jsonl/);

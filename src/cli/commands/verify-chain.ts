@@ -5,7 +5,7 @@
  * everything checks out, 1 when something does not, 2 when the file cannot be read.
  */
 import type { Command } from 'commander';
-import { loadTrustedGenesis, processIo, runOps } from '../../ops/command.ts';
+import { loadTrustedGenesis, processIo, runOps, usageExitsTwo } from '../../ops/command.ts';
 import { verifyExportFile } from '../../ops/export-file.ts';
 import type { VerifyChainOutput } from '../../ops/schemas.ts';
 
@@ -15,8 +15,7 @@ interface VerifyChainOptions {
 }
 
 export function registerVerifyChain(program: Command): void {
-  program
-    .command('verify-chain')
+  usageExitsTwo(program.command('verify-chain'))
     .description('verify a chain export file offline and name the first bad block')
     .argument('<file>', 'a file written by configchain export')
     .option('--genesis <file>', 'the genesis you hold; the file must carry exactly this one')
