@@ -17,7 +17,7 @@ import { type Browser, type BrowserContext, chromium, type Locator, type Page } 
 import { generateKeyPair, type KeyPair, loadPrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import type { DeviceId, Hash32Hex, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
-import { signAsAdmin, signAsDevice, signRelease, txId } from '../../src/ledger/index.ts';
+import { signAsAdmin, signAsDevice, signRelease, txId, waveOf } from '../../src/ledger/index.ts';
 import type { Transaction } from '../../src/ledger/types.ts';
 import { paths } from '../../src/node/layout.ts';
 import { answers, repoRoot, sha256OfText, startNetwork, type TestNetwork } from '../system/harness.ts';
@@ -30,6 +30,9 @@ const v2Text = 'mode=eco\ninterval=30\nserver=a.example\nlog=debug\n';
 const v1Hash = sha256Hex(Buffer.from(v1Text));
 const v2Hash = sha256Hex(Buffer.from(v2Text));
 const unknownHash = sha256OfText('a configuration nobody released');
+const groupTarget = 'group:cameras';
+const rolloutId = 'cameras-v2';
+const rolloutWaves = [50, 100] as const;
 const desktop = { width: 1280, height: 800 };
 const phone = { width: 390, height: 844 };
 
@@ -253,10 +256,36 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     assert.equal(await compliance('cam-1'), 'compliant');
     assert.equal(await compliance('cam-2'), 'behind');
     assert.equal(await compliance('gw-1'), 'failed');
+    assert.equal(await compliance('cam-4'), 'failed');
     assert.equal(await compliance('cam-3'), 'revoked');
     await page.getByTestId('filter-group').selectOption('gateways');
     assert.equal(await page.locator('[data-testid="devices"] tbody tr').count(), 1);
     await page.getByTestId('filter-group').selectOption('');
+
+    // The rollout's waves hold the enrolled devices where the ledger puts them.
+    const rollout = page.locator(`[data-testid="rollout"][data-rollout="${rolloutId}"]`);
+    await waitShown(page, rollout);
+    const expected = rolloutWaves.map(() => ({ devices: 0, applied: 0, failed: 0 }));
+    // cam-3 is revoked and gw-1 follows another target: neither is in the rollout.
+    for (const [id, outcome] of [
+      ['cam-1', 'applied'],
+      ['cam-2', 'none'],
+      ['cam-4', 'failed'],
+    ] as const) {
+      const wave = expected[waveOf(id, rolloutId, rolloutWaves)];
+      assert.ok(wave !== undefined);
+      wave.devices++;
+      if (outcome === 'applied') wave.applied++;
+      if (outcome === 'failed') wave.failed++;
+    }
+    for (const [i, want] of expected.entries()) {
+      const cells = await rollout.locator(`tr[data-wave="${i}"] td`).allTextContents();
+      assert.deepEqual(
+        cells.slice(2, 5).map(Number),
+        [want.devices, want.applied, want.failed],
+        `wave ${i + 1}`,
+      );
+    }
     await shot(page, 'fleet-1280x800');
   });
 
@@ -340,8 +369,9 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
 });
 
 /**
- * Ledger data for every page: an attested demo version, two released versions of a target with
- * inline content, and four devices (compliant, behind, failed, revoked) that report on it.
+ * Ledger data for every page: an attested demo version; two released versions (inline content) of
+ * web-config and of group:cameras; devices that are compliant, behind, failed and revoked; and
+ * a rollout of group:cameras v2 in two waves.
  */
 async function seed(net: TestNetwork): Promise<void> {
   const chainId = net.init.genesis.chainId;
@@ -351,13 +381,13 @@ async function seed(net: TestNetwork): Promise<void> {
   }));
   const admin = admins[0];
   assert.ok(admin !== undefined);
-  const release = (version: number, text: string) => {
+  const release = (releaseTarget: string, version: number, text: string) => {
     const bytes = Buffer.from(text);
     return signRelease(
       {
         type: 'release',
         chainId,
-        target: target as TargetName,
+        target: releaseTarget as TargetName,
         version,
         sha256: sha256Hex(bytes) as Hash32Hex,
         size: bytes.length,
@@ -367,13 +397,15 @@ async function seed(net: TestNetwork): Promise<void> {
       admins,
     );
   };
-  const devices: [string, string, KeyPair][] = [
-    ['cam-1', 'cameras', generateKeyPair()],
-    ['cam-2', 'cameras', generateKeyPair()],
-    ['cam-3', 'cameras', generateKeyPair()],
-    ['gw-1', 'gateways', generateKeyPair()],
+  // [id, group, target, key]: the cameras follow their group's target, the gateway web-config.
+  const devices: [string, string, string, KeyPair][] = [
+    ['cam-1', 'cameras', groupTarget, generateKeyPair()],
+    ['cam-2', 'cameras', groupTarget, generateKeyPair()],
+    ['cam-3', 'cameras', groupTarget, generateKeyPair()],
+    ['cam-4', 'cameras', groupTarget, generateKeyPair()],
+    ['gw-1', 'gateways', target, generateKeyPair()],
   ];
-  const enroll = ([id, group, key]: [string, string, KeyPair]) =>
+  const enroll = ([id, group, deviceTarget, key]: [string, string, string, KeyPair]) =>
     signAsAdmin(
       {
         type: 'device-enroll',
@@ -381,7 +413,7 @@ async function seed(net: TestNetwork): Promise<void> {
         deviceId: id as DeviceId,
         publicKey: key.publicKeyHex as PublicKeyHex,
         group,
-        target: target as TargetName,
+        target: deviceTarget as TargetName,
       },
       admin.id,
       admin.privateKey,
@@ -390,13 +422,16 @@ async function seed(net: TestNetwork): Promise<void> {
   // only after v1 committed, because a version must be newer than the current one.
   await Promise.all([
     net.validateHash(0, sha256OfText('1')).then((a) => assert.equal(a.body, answers.added)),
-    submit(net, release(1, v1Text)).then(() => submit(net, release(2, v2Text))),
+    ...[target, groupTarget].map((t) =>
+      submit(net, release(t, 1, v1Text)).then(() => submit(net, release(t, 2, v2Text))),
+    ),
     ...devices.map((d) => submit(net, enroll(d))),
   ]);
   const reports: [number, number, 'applied' | 'failed'][] = [
     [0, 2, 'applied'],
     [1, 1, 'applied'],
     [3, 2, 'failed'],
+    [4, 2, 'failed'],
   ];
   await Promise.all([
     ...reports.map(([index, version, status]) => {
@@ -410,16 +445,31 @@ async function seed(net: TestNetwork): Promise<void> {
             chainId,
             deviceId: device[0] as DeviceId,
             seq: 1,
-            target: target as TargetName,
+            target: device[2] as TargetName,
             version,
             sha256: (version === 2 ? v2Hash : v1Hash) as Hash32Hex,
             status,
             detail: status === 'failed' ? 'flash write error' : '',
           },
-          device[2].privateKey,
+          device[3].privateKey,
         ),
       );
     }),
+    submit(
+      net,
+      signRelease(
+        {
+          type: 'rollout',
+          chainId,
+          rolloutId: rolloutId,
+          target: groupTarget as TargetName,
+          version: 2,
+          waves: [...rolloutWaves],
+          maxFailuresPercent: 50,
+        },
+        admins,
+      ),
+    ),
     submit(
       net,
       signAsAdmin(

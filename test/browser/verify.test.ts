@@ -11,7 +11,8 @@ import { Domain } from '../../src/crypto/domains.ts';
 import { generateKeyPair, sign } from '../../src/crypto/ed25519.ts';
 import type { BlockHash, Height, View } from '../../src/encoding/brand.ts';
 import { canonicalBytes } from '../../src/encoding/canonical.ts';
-import { blockHash, txId, txInclusionProof, txRoot } from '../../src/ledger/index.ts';
+import { blockHash, txId, txInclusionProof, txRoot, waveOf } from '../../src/ledger/index.ts';
+import { waveBucket as ledgerWaveBucket } from '../../src/ledger/rollout.ts';
 import type { BlockHeader, Transaction } from '../../src/ledger/types.ts';
 import { sideBySide, splitLines } from '../../web/src/diff.ts';
 import {
@@ -21,6 +22,7 @@ import {
   hasEd25519,
   type TxProofLike,
 } from '../../web/src/verify.ts';
+import { waveBucket, waveIndex } from '../../web/src/waves.ts';
 
 const chainId = 'browser-check';
 
@@ -155,6 +157,24 @@ describe('in-browser proof checks agree with the ledger', () => {
       duplicated.map((c) => c.ok),
       [true, false],
       'a second signature by the same validator does not count',
+    );
+  });
+});
+
+describe('rollout waves in the browser', () => {
+  it('puts every device in the wave the ledger does', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        async (device, rollout) => {
+          assert.equal(await waveBucket(device, rollout), ledgerWaveBucket(device, rollout));
+          for (const waves of [[100], [10, 50, 100], [1, 2, 3, 100]]) {
+            assert.equal(waveIndex(await waveBucket(device, rollout), waves), waveOf(device, rollout, waves));
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -8,8 +8,9 @@ import { useMemo, useState } from 'react';
 import { devicesPageMax } from '../../../src/constants.ts';
 import { api, explain, isNotFound, type TargetEntry } from '../api.ts';
 import { useLive } from '../live.tsx';
-import { type RolloutRecord, recentRollouts, waveBucket, waveIndex } from '../rollouts.ts';
+import { type RolloutRecord, recentRollouts } from '../rollouts.ts';
 import { Link, Loading, Notice, useLoad } from '../ui.tsx';
+import { waveBucket, waveIndex } from '../waves.ts';
 
 /** Pages of devices the dashboard reads at most (devicesPageMax each). */
 const devicePagesMax = 10;
