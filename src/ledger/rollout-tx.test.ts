@@ -112,7 +112,13 @@ function revoke(id: string): Transaction {
 }
 
 const seqs = new Map<string, number>();
-function report(id: string, status: DeviceReportBody['status'], version = 2, target = GROUP): Transaction {
+function report(
+  id: string,
+  status: DeviceReportBody['status'],
+  version = 2,
+  target = GROUP,
+  sha256 = sha256Hex(`${target} v${version}`),
+): Transaction {
   const seq = (seqs.get(id) ?? 0) + 1;
   seqs.set(id, seq);
   const body: DeviceReportBody = {
@@ -122,7 +128,7 @@ function report(id: string, status: DeviceReportBody['status'], version = 2, tar
     seq,
     target,
     version,
-    sha256: sha256Hex(`${target} v${version}`),
+    sha256,
     status,
     detail: status === 'applied' ? '' : 'hook exited 1',
   };
@@ -228,13 +234,16 @@ describe('rollout transactions', () => {
     assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 20, successes: 0, failures: 1 }]);
     chain.commit(report('cam-0', 'applied'), report('cam-2', 'mismatch'));
     assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 20, successes: 1, failures: 1 }]);
+    // "Applied" with other bytes than the release's is a failure of the rollout.
+    chain.commit(report('cam-4', 'applied', 2, GROUP, sha256Hex('other bytes')));
+    assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 20, successes: 1, failures: 2 }]);
     chain.commit(enroll('cam-new'), enroll('other-0', 'group:other' as TargetName));
-    assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 21, successes: 1, failures: 1 }]);
+    assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 21, successes: 1, failures: 2 }]);
     chain.commit(revoke('cam-0'), revoke('cam-2'));
-    assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 19, successes: 0, failures: 0 }]);
+    assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 19, successes: 0, failures: 1 }]);
     // A report on another target by a device of the group does not count either.
     chain.commit(release(1, 'default' as TargetName), report('cam-3', 'applied', 2, 'default' as TargetName));
-    assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 19, successes: 0, failures: 0 }]);
+    assert.deepEqual(chain.state.rollout('r')?.progress, [{ devices: 19, successes: 0, failures: 1 }]);
   });
 
   it('records abort, resume and rollback once each, in order', () => {

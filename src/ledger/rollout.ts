@@ -12,7 +12,8 @@
  * - When a failure makes a wave's failures exceed maxFailuresPercent of its devices, a running
  *   rollout halts, with the reason. Reports still count while halted or aborted, but no wave opens.
  * - Each device counts once per rollout: its latest report on the rollout's version decides
- *   whether it counts as a success or a failure.
+ *   whether it counts as a success ("applied" with the release's sha256) or a failure (anything
+ *   else: "failed", "mismatch", or "applied" with other bytes).
  */
 import { sha256 } from '../crypto/hash.ts';
 import type { Hash32Hex, Height, TxId } from '../encoding/brand.ts';

@@ -670,8 +670,10 @@ function applyReport(
   ) {
     return [{ key: deviceKey(body.deviceId), entry }];
   }
-  // A report on the version being rolled out counts in the device's wave.
-  const outcome: RolloutOutcome = body.status === 'applied' ? 'success' : 'failure';
+  // A report on the version being rolled out counts in the device's wave: a success only when the
+  // device applied exactly the released bytes.
+  const outcome: RolloutOutcome =
+    body.status === 'applied' && body.sha256 === rollout.sha256 ? 'success' : 'failure';
   const previous = device.rollout?.rolloutId === rollout.rolloutId ? device.rollout.outcome : null;
   const wave = waveOf(device.deviceId, rollout.rolloutId, rollout.waves);
   return [
