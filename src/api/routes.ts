@@ -60,7 +60,10 @@ export const ErrorSchema = Type.Object({
 
 const TxBodySchema = Type.Object(
   {
-    type: Type.String({ description: 'release | attest | device-enroll | device-revoke | device-report' }),
+    type: Type.String({
+      description:
+        'release | attest | device-enroll | device-revoke | device-report | heartbeat | rollout | rollout-control',
+    }),
     chainId: Type.String(),
   },
   { additionalProperties: true, description: 'the transaction body; fields depend on type' },
