@@ -309,6 +309,24 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
         `check ${check}`,
       );
     }
+    // Both targets whose current version has this content are proven against their state roots.
+    const current = page.getByTestId('current-proof');
+    await waitShown(page, current.nth(1).locator('[data-check="state proof"]'));
+    assert.equal(await current.count(), 2);
+    for (let i = 0; i < 2; i++) {
+      const states = await current
+        .nth(i)
+        .locator('[data-check]')
+        .evaluateAll((els) =>
+          els.map((e) => `${e.getAttribute('data-check')}=${e.getAttribute('data-state')}`),
+        );
+      assert.deepEqual(states, [
+        'certificate is for this header=pass',
+        'commit signatures=pass',
+        'state proof=pass',
+        'entry names this hash=pass',
+      ]);
+    }
     await shot(page, 'verify-1280x800');
 
     // A file dropped in is hashed in the browser: v1's content is found too.

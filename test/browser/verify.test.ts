@@ -9,15 +9,16 @@ import fc from 'fast-check';
 import { commitPayload } from '../../src/consensus/certificate.ts';
 import { Domain } from '../../src/crypto/domains.ts';
 import { generateKeyPair, sign } from '../../src/crypto/ed25519.ts';
-import type { BlockHash, Height, View } from '../../src/encoding/brand.ts';
+import type { BlockHash, Hash32Hex, Height, TargetName, TxId, View } from '../../src/encoding/brand.ts';
 import { canonicalBytes } from '../../src/encoding/canonical.ts';
-import { blockHash, txId, txInclusionProof, txRoot, waveOf } from '../../src/ledger/index.ts';
+import { blockHash, LedgerState, txId, txInclusionProof, txRoot, waveOf } from '../../src/ledger/index.ts';
 import { waveBucket as ledgerWaveBucket } from '../../src/ledger/rollout.ts';
-import type { BlockHeader, Transaction } from '../../src/ledger/types.ts';
+import type { BlockHeader, StateKey, TargetEntry, Transaction } from '../../src/ledger/types.ts';
 import { sideBySide, splitLines } from '../../web/src/diff.ts';
 import {
   checkCertificateSignatures,
   checkInclusion,
+  checkStateProof,
   checkTxProof,
   hasEd25519,
   type TxProofLike,
@@ -157,6 +158,40 @@ describe('in-browser proof checks agree with the ledger', () => {
       duplicated.map((c) => c.ok),
       [true, false],
       'a second signature by the same validator does not count',
+    );
+  });
+});
+
+describe('state proofs in the browser', () => {
+  function entry(n: number): TargetEntry {
+    return {
+      kind: 'target',
+      target: `t${n}` as TargetName,
+      source: 'release',
+      version: n + 1,
+      sha256: String(n % 10).repeat(64) as Hash32Hex,
+      size: n,
+      mediaType: 'text/plain',
+      height: n as Height,
+      txId: 'ab'.repeat(32) as TxId,
+    };
+  }
+
+  it('accepts what the ledger proves, present or absent, and nothing else', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 40 }), fc.nat({ max: 60 }), async (n, probe) => {
+        const entries = Array.from({ length: n }, (_, i) => entry(i));
+        const state = LedgerState.fromEntries(entries);
+        const key = `target/t${probe}`;
+        const proof = state.proof(key as StateKey);
+        const present = entries[probe] ?? null;
+        assert.equal(await checkStateProof(state.root, key, present, proof), null);
+        // The same proof never shows another value, or presence for an absent key.
+        assert.notEqual(await checkStateProof(state.root, key, entry(probe + 100), proof), null);
+        if (present !== null) assert.notEqual(await checkStateProof(state.root, key, null, proof), null);
+        if (n > 0) assert.notEqual(await checkStateProof('00'.repeat(32), key, present, proof), null);
+      }),
+      { numRuns: 80 },
     );
   });
 });

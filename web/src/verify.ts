@@ -249,3 +249,123 @@ export async function checkTxProof(
   });
   return checks;
 }
+
+// The state proof of a target (GET /v1/targets/:target/proof) --------------------------------------
+
+export interface SparseProofLike {
+  readonly siblings: readonly string[];
+  readonly leaf: { readonly path: string; readonly valueHash: string } | null;
+}
+
+function bitAt(path: Uint8Array, depth: number): number {
+  return ((path[depth >> 3] ?? 0) >> (7 - (depth & 7))) & 1;
+}
+
+const HEX32 = /^[0-9a-f]{64}$/;
+
+/**
+ * The sparse Merkle proof of src/merkle/sparse.ts, walked from the leaf up: does `proof` show that
+ * `key` holds `value` (or, for null, holds nothing) in the state whose root is `rootHex`? Leaves
+ * hash 0x00 || SHA-256(key) || SHA-256(canonical value), inner nodes 0x01 || left || right, and an
+ * empty subtree is 32 zero bytes.
+ */
+export async function checkStateProof(
+  rootHex: string,
+  key: string,
+  value: unknown,
+  proof: SparseProofLike,
+): Promise<string | null> {
+  if (!HEX32.test(rootHex)) return 'the state root is not a 32-byte hex hash';
+  if (proof.siblings.length > 256 || !proof.siblings.every((s) => HEX32.test(s))) {
+    return 'the proof siblings are not at most 256 hex hashes';
+  }
+  const path = await sha256(encoder.encode(key));
+  let current: Uint8Array;
+  if (value !== null) {
+    if (proof.leaf === null) return 'the proof shows no leaf for an entry that should be there';
+    const valueHash = await canonicalHashHex(value);
+    if (proof.leaf.path !== toHex(path)) return "the proof's leaf is another key";
+    if (proof.leaf.valueHash !== valueHash) return "the proof's leaf holds another value than this entry";
+    current = await sha256(concat(Uint8Array.of(0), path, fromHex(valueHash)));
+  } else if (proof.leaf === null) {
+    current = new Uint8Array(32);
+  } else {
+    const other = fromHex(proof.leaf.path);
+    if (proof.leaf.path === toHex(path)) return 'the proof shows the key present, not absent';
+    for (let d = 0; d < proof.siblings.length; d++) {
+      if (bitAt(other, d) !== bitAt(path, d)) return "the proof's leaf is not on this key's path";
+    }
+    current = await sha256(concat(Uint8Array.of(0), other, fromHex(proof.leaf.valueHash)));
+  }
+  for (let depth = proof.siblings.length - 1; depth >= 0; depth--) {
+    const sibling = fromHex(proof.siblings[depth] ?? '');
+    current =
+      bitAt(path, depth) === 0
+        ? await sha256(concat(Uint8Array.of(1), current, sibling))
+        : await sha256(concat(Uint8Array.of(1), sibling, current));
+  }
+  return equalBytes(current, fromHex(rootHex)) ? null : "the computed root is not the header's stateRoot";
+}
+
+export interface TargetProofLike {
+  readonly target: string;
+  readonly header: { readonly chainId: string; readonly height: number; readonly stateRoot: string };
+  readonly certificate: Certificate;
+  readonly entry: { readonly sha256: string; readonly version: number } | null;
+  readonly stateProof: SparseProofLike;
+}
+
+/**
+ * Every check of a target proof the browser can run: the certificate is for the header, a quorum
+ * of its signatures verify, and the target's entry (or its absence) is proven against the
+ * header's stateRoot. What the entry says (which version and hash) is the caller's to compare.
+ */
+export async function checkTargetProof(
+  proof: TargetProofLike,
+  publicKeys: ReadonlyMap<number, string>,
+  validatorCount: number,
+): Promise<ProofCheck[]> {
+  const checks: ProofCheck[] = [];
+  const headerHash = await canonicalHashHex(proof.header);
+  const sameBlock =
+    headerHash === proof.certificate.blockHash && proof.header.height === proof.certificate.height;
+  checks.push({
+    name: 'certificate is for this header',
+    state: sameBlock ? 'pass' : 'fail',
+    detail: sameBlock
+      ? `block #${proof.header.height} hashes to ${headerHash.slice(0, 16)}…, the block the certificate names`
+      : 'the certificate names another block than this header',
+  });
+  if (await hasEd25519()) {
+    const signers = await checkCertificateSignatures(proof.header.chainId, proof.certificate, publicKeys);
+    const good = signers.filter((s) => s.ok).length;
+    const quorum = quorumOf(validatorCount);
+    checks.push({
+      name: 'commit signatures',
+      state: good >= quorum ? 'pass' : 'fail',
+      detail: `${good} valid Ed25519 signatures, quorum ${quorum} of ${validatorCount}`,
+    });
+  } else {
+    checks.push({
+      name: 'commit signatures',
+      state: 'skipped',
+      detail: 'this browser has no WebCrypto Ed25519, so the signatures were not checked here',
+    });
+  }
+  const state = await checkStateProof(
+    proof.header.stateRoot,
+    `target/${proof.target}`,
+    proof.entry,
+    proof.stateProof,
+  );
+  checks.push({
+    name: 'state proof',
+    state: state === null ? 'pass' : 'fail',
+    detail:
+      state ??
+      (proof.entry === null
+        ? `the target has no entry in the state of block #${proof.header.height}`
+        : `the entry (v${proof.entry.version}) is in the state root of block #${proof.header.height}`),
+  });
+  return checks;
+}

@@ -6,9 +6,18 @@
  * and the certificate's Ed25519 signatures against a quorum.
  */
 import { type DragEvent, type FormEvent, useState } from 'react';
+import { ApiRequestError } from '../../../src/api/client.ts';
 import { api, explain, isNotFound, scanChain } from '../api.ts';
 import { Hash, HEX64, Link, Loading, Notice, navigate, useLoad } from '../ui.tsx';
-import { canonicalHashHex, checkTxProof, type ProofCheck, sha256Hex, type TxProofLike } from '../verify.ts';
+import {
+  canonicalHashHex,
+  checkTargetProof,
+  checkTxProof,
+  type ProofCheck,
+  sha256Hex,
+  type TargetProofLike,
+  type TxProofLike,
+} from '../verify.ts';
 
 /** Files hashed in the browser at most (read whole into memory). */
 const fileBytesMax = 512 * 1024 * 1024;
@@ -201,15 +210,20 @@ function Result({ hash, fileName }: { readonly hash: string; readonly fileName: 
       </Notice>
     );
   }
-  const isCurrent = occurrences.filter((o) => current.get(o.target) === hash).map((o) => o.target);
+  const isCurrent = [
+    ...new Set(occurrences.filter((o) => current.get(o.target) === hash).map((o) => o.target)),
+  ];
   return (
     <div data-testid="verify-found">
       <Notice kind="info" title="On the ledger">
         {label} is named by {occurrences.length} transaction{occurrences.length === 1 ? '' : 's'}.
         {isCurrent.length > 0
-          ? ` It is the current configuration of ${[...new Set(isCurrent)].join(', ')}.`
+          ? ` It is the current configuration of ${isCurrent.join(', ')}.`
           : ' It is not the current configuration of its target any more.'}
       </Notice>
+      {isCurrent.map((t) => (
+        <CurrentProof key={t} target={t} hash={hash} />
+      ))}
       {occurrences.map((o) => (
         <OccurrenceView key={o.txId} occurrence={o} />
       ))}
@@ -250,7 +264,7 @@ function OccurrenceView({ occurrence }: { readonly occurrence: Occurrence }) {
   );
 }
 
-function Checks({ checks, txId }: { readonly checks: readonly ProofCheck[]; readonly txId: string }) {
+function Checks({ checks, txId }: { readonly checks: readonly ProofCheck[]; readonly txId: string | null }) {
   const failed = checks.filter((c) => c.state === 'fail').length;
   const skipped = checks.filter((c) => c.state === 'skipped').map((c) => c.name);
   return (
@@ -261,7 +275,11 @@ function Checks({ checks, txId }: { readonly checks: readonly ProofCheck[]; read
             ? 'Proof checked in this browser'
             : `${failed} check${failed === 1 ? '' : 's'} FAILED`}
         </strong>{' '}
-        · transaction <Hash value={txId} />
+        {txId === null ? null : (
+          <>
+            · transaction <Hash value={txId} />
+          </>
+        )}
         {skipped.length > 0 ? <span className="muted"> · not checked here: {skipped.join(', ')}</span> : null}
       </p>
       <ul className="checks">
@@ -275,5 +293,54 @@ function Checks({ checks, txId }: { readonly checks: readonly ProofCheck[]; read
         ))}
       </ul>
     </>
+  );
+}
+
+/**
+ * The target's state proof at the latest certified block (what a device checks before it applies
+ * a configuration): the certificate, its signatures, and the entry against the header's stateRoot.
+ */
+function CurrentProof({ target, hash }: { readonly target: string; readonly hash: string }) {
+  const checks = useLoad(async () => {
+    const [proof, validators] = await Promise.all([
+      api.call('targetProof', { params: { target } }),
+      api.validators(),
+    ]);
+    const body = proof.body as TargetProofLike;
+    const keys = new Map(validators.validators.map((v) => [v.id, v.publicKey]));
+    const result = await checkTargetProof(body, keys, validators.validators.length);
+    const entry = body.entry;
+    const same = entry !== null && entry.sha256 === hash;
+    result.push({
+      name: 'entry names this hash',
+      state: same ? 'pass' : 'fail',
+      detail: same
+        ? `the proven entry is v${entry.version} with this sha256`
+        : `the proven entry is ${entry === null ? 'empty' : `v${entry.version} with another hash`}: the target moved on since the page looked`,
+    });
+    return { checks: result, height: body.header.height };
+  }, [target, hash]);
+  return (
+    <article className="occurrence" data-testid="current-proof">
+      <h3>
+        Current configuration of <Link to={`/configs/${encodeURIComponent(target)}`}>{target}</Link>
+        {checks.state === 'ok' ? ` at block #${checks.value.height}` : ''}
+      </h3>
+      {checks.state === 'loading' ? <Loading what="the state proof" /> : null}
+      {checks.state === 'error' ? (
+        checks.error instanceof ApiRequestError &&
+        (checks.error.status === 401 || checks.error.status === 403) ? (
+          <Notice kind="info" title="This network shows target proofs to enrolled devices only">
+            Its genesis does not allow unauthenticated calls, so the browser cannot fetch the state proof; the
+            transaction proofs below are public and were checked.
+          </Notice>
+        ) : (
+          <Notice kind="error" title="The state proof could not be fetched">
+            {explain(checks.error, `GET /v1/targets/${target}/proof`)}
+          </Notice>
+        )
+      ) : null}
+      {checks.state === 'ok' ? <Checks checks={checks.value.checks} txId={null} /> : null}
+    </article>
   );
 }
