@@ -221,6 +221,10 @@ function Result({ hash, fileName }: { readonly hash: string; readonly fileName: 
           ? ` It is the current configuration of ${isCurrent.join(', ')}.`
           : ' It is not the current configuration of its target any more.'}
       </Notice>
+      <p className="muted">
+        The validators' public keys come from this validator's /v1/validators: the checks show that its
+        answers agree with its own key list. A device pins the keys from the network's genesis file instead.
+      </p>
       {isCurrent.map((t) => (
         <CurrentProof key={t} target={t} hash={hash} />
       ))}
