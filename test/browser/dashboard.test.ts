@@ -186,6 +186,7 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     await page.getByTestId('txs').getByText('attest').waitFor();
     await page.getByTestId('certificate').getByText('signature valid').first().waitFor({ timeout: 10_000 });
     assert.equal(await page.getByTestId('certificate').getByText('INVALID').count(), 0);
+    assert.equal(await page.getByTestId('certificate-block').getAttribute('data-state'), 'pass');
     await shot(page, 'block-1280x800');
 
     // Search by height and by transaction id lead to the block.

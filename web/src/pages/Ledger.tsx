@@ -385,6 +385,7 @@ function CertificateView({
 }) {
   const cert = record.certificate;
   const [checks, setChecks] = useState<SignerCheck[] | 'unsupported' | null>(null);
+  const headerHash = useLoad(() => canonicalHashHex(record.block.header), [record]);
   useEffect(() => {
     if (cert === null || validators === null) return;
     let current = true;
@@ -403,11 +404,24 @@ function CertificateView({
   }, [cert, validators, record]);
   if (cert === null) return null;
   const n = validators?.validators.length;
+  const signs =
+    headerHash.state === 'ok' && headerHash.value === record.hash && cert.blockHash === record.hash;
   return (
     <div data-testid="certificate">
       <p>
         View {cert.view}, {cert.signatures.length} signatures
-        {n === undefined ? '' : ` (a quorum is ${quorumOf(n)} of ${n})`}.
+        {n === undefined ? '' : ` (a quorum is ${quorumOf(n)} of ${n})`}.{' '}
+        {headerHash.state === 'ok' ? (
+          <span
+            className={signs ? 'ok' : 'bad'}
+            data-testid="certificate-block"
+            data-state={signs ? 'pass' : 'fail'}
+          >
+            {signs
+              ? 'The header hashes to the block hash the certificate signs.'
+              : 'The header does NOT hash to the block hash the certificate signs.'}
+          </span>
+        ) : null}
       </p>
       <ul className="signers">
         {cert.signatures.map((s) => {
