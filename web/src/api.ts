@@ -116,13 +116,13 @@ export async function remoteStatus(apiUrl: string): Promise<Status | null> {
 
 const blockCache = new Map<number, BlockRecord>();
 
-function remember(record: BlockRecord): void {
-  blockCache.set(record.block.header.height, record);
-  while (blockCache.size > uiScanBlocksMax) {
-    const oldest = blockCache.keys().next().value;
-    if (oldest === undefined) break;
-    blockCache.delete(oldest);
-  }
+/** Keeps the newest blocks: the ones every scan from the tip reads again. */
+function remember(records: readonly BlockRecord[]): void {
+  for (const r of records) blockCache.set(r.block.header.height, r);
+  const overflow = blockCache.size - uiScanBlocksMax;
+  if (overflow <= 0) return;
+  const lowest = [...blockCache.keys()].sort((a, b) => a - b).slice(0, overflow);
+  for (const h of lowest) blockCache.delete(h);
 }
 
 /** Blocks from..from+limit-1 (oldest first), from the cache when every one is there. */
@@ -132,7 +132,7 @@ export async function blockRange(
 ): Promise<{ tip: number; blocks: BlockRecord[] }> {
   const page = await api.blocks(from, Math.min(limit, apiBlocksPageMax));
   const blocks = page.blocks.map((b) => b as BlockRecord);
-  for (const b of blocks) remember(b);
+  remember(blocks);
   return { tip: page.tipHeight, blocks };
 }
 
@@ -158,14 +158,34 @@ export async function scanChain<T>(pick: (record: BlockRecord) => T[]): Promise<
   let next = tip;
   while (next >= 0 && scanned < uiScanBlocksMax) {
     const from = Math.max(0, next - apiBlocksPageMax + 1);
-    let blocks: BlockRecord[] = [];
-    const cached: BlockRecord[] = [];
+    // Blocks never change once committed: ask only for the span the cache does not hold
+    // (usually the few blocks above the last scan).
+    const have = new Map<number, BlockRecord>();
+    let low = -1;
+    let high = -1;
     for (let h = from; h <= next; h++) {
       const b = blockCache.get(h);
-      if (b !== undefined) cached.push(b);
+      if (b !== undefined) have.set(h, b);
+      else {
+        if (low < 0) low = h;
+        high = h;
+      }
     }
-    if (cached.length === next - from + 1) blocks = cached;
-    else blocks = (await blockRange(from, next - from + 1)).blocks;
+    // A page may hold fewer blocks than asked for; ask again from where it stopped.
+    while (low >= 0 && low <= high) {
+      const page = await blockRange(low, high - low + 1);
+      for (const b of page.blocks) have.set(b.block.header.height, b);
+      const last = page.blocks.at(-1);
+      if (last === undefined) break;
+      low = last.block.header.height + 1;
+    }
+    const blocks: BlockRecord[] = [];
+    for (let h = from; h <= next; h++) {
+      const b = have.get(h);
+      if (b === undefined)
+        throw new Error(`block ${h} is missing from the answer of GET /v1/blocks; reload the page`);
+      blocks.push(b);
+    }
     for (let i = blocks.length - 1; i >= 0; i--) {
       const b = blocks[i];
       if (b !== undefined) found.push(...pick(b));
