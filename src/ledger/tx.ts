@@ -573,9 +573,7 @@ function applyAttest(
   height: Height,
   verifySignatures: boolean,
 ): StateChange {
-  const validator = requireValidator(genesis, body.submitter);
-  requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
-  if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
+  requireValidatorSigned(genesis, tx, body, verifySignatures);
   requireArtifactSize(genesis, body.size);
   return targetChange(state, body, id, height);
 }
@@ -774,9 +772,7 @@ function applyHeartbeat(
   height: Height,
   verifySignatures: boolean,
 ): StateChange {
-  const validator = requireValidator(genesis, body.submitter);
-  requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
-  if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
+  requireValidatorSigned(genesis, tx, body, verifySignatures);
   const last = state.heartbeat(body.submitter);
   if (last !== undefined && body.timestampMs <= last.timestampMs) {
     reject(
@@ -792,6 +788,18 @@ function applyHeartbeat(
     txId: id,
   };
   return { key: heartbeatKey(body.submitter), entry };
+}
+
+/** Attests and heartbeats: signed by the one validator named as submitter, and only by it. */
+function requireValidatorSigned(
+  genesis: Genesis,
+  tx: Transaction,
+  body: AttestBody | HeartbeatBody,
+  verifySignatures: boolean,
+): void {
+  const validator = requireValidator(genesis, body.submitter);
+  requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
+  if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
 }
 
 function requireValidator(genesis: Genesis, submitter: ValidatorId): ValidatorInfo {
