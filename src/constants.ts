@@ -26,6 +26,8 @@ export const reportDetailLengthMax = 1024;
 export const rolloutIdLengthMax = 64;
 /** Waves of one staged rollout (the entry holds a progress record per wave). */
 export const rolloutWavesMax = 20;
+/** Rollouts one GET /v1/rollouts answer lists (newest first). */
+export const rolloutsPageMax = 200;
 /** Parsed Ed25519 public keys kept for signature checks (admins, validators, devices). */
 export const publicKeyCacheMax = 4096;
 

@@ -8,7 +8,7 @@
 import type { TargetProof, TxProof } from '../device/contract.ts';
 import type { Height, TxId } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
-import type { DeviceEntry, Transaction } from '../ledger/types.ts';
+import type { DeviceEntry, RolloutEntry, Transaction } from '../ledger/types.ts';
 import type { BlockEvent, NodeStatus } from './facade.ts';
 import {
   type RouteAnswer,
@@ -235,6 +235,17 @@ export class ApiClient {
 
   async device(id: string): Promise<DeviceEntry> {
     return (await this.call('device', { params: { id } })).body as unknown as DeviceEntry;
+  }
+
+  /** GET /v1/rollouts: the staged rollouts, newest first. */
+  async rollouts(limit?: number): Promise<readonly RolloutEntry[]> {
+    const body = (await this.call('rollouts', { query: limit === undefined ? {} : { limit } })).body;
+    return body.rollouts as unknown as RolloutEntry[];
+  }
+
+  /** GET /v1/rollouts/:id; throws ApiRequestError with code ROLLOUT_NOT_FOUND when there is none. */
+  async rollout(id: string): Promise<RolloutEntry> {
+    return (await this.call('rollout', { params: { id } })).body as unknown as RolloutEntry;
   }
 
   /** A validator's copy of released content; undefined when it holds none (404). */

@@ -31,6 +31,7 @@ import type {
   DeviceEntry,
   DeviceReportBody,
   Genesis,
+  RolloutEntry,
   TargetEntry,
   Transaction,
 } from '../ledger/types.ts';
@@ -192,6 +193,11 @@ export interface NodeFacade {
   devices(afterId: string | undefined, limit: number): MaybePromise<readonly DeviceEntry[]>;
   /** Committed device reports about a target, newest first, at most `limit`. */
   targetReports(target: TargetName, limit: number): MaybePromise<readonly DeviceReportView[]>;
+
+  /** A rollout's entry in the committed state (a Map lookup, no I/O). */
+  rollout(rolloutId: string): RolloutEntry | undefined;
+  /** The committed rollouts, newest first, at most `limit` (the API bounds limit). */
+  rollouts(limit: number): MaybePromise<readonly RolloutEntry[]>;
 
   /** The copy of released content with this hash, if this validator holds one. */
   content(sha256: Hash32Hex): MaybePromise<ContentCopy | undefined>;

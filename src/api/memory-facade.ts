@@ -31,6 +31,7 @@ import {
   genesisBlock,
   LedgerState,
   parseGenesis,
+  type RolloutEntry,
   signAttest,
   type TargetEntry,
   type Transaction,
@@ -52,6 +53,7 @@ import type {
   ValidateOptions,
   ValidateResult,
 } from './facade.ts';
+import { newestRollouts, rolloutProofOf } from './rollouts.ts';
 
 export interface MemoryNetwork {
   readonly genesis: Genesis;
@@ -246,7 +248,16 @@ export class MemoryFacade implements NodeFacade {
       certificate: tip.certificate,
       entry: state.target(target) ?? null,
       stateProof: state.proof(targetKey(target)),
+      rollout: rolloutProofOf(state, target),
     };
+  }
+
+  rollout(rolloutId: string): RolloutEntry | undefined {
+    return this.state.rollout(rolloutId);
+  }
+
+  rollouts(limit: number): readonly RolloutEntry[] {
+    return newestRollouts(this.state.entries(), limit);
   }
 
   txProof(id: TxId): TxProof | undefined {

@@ -10,6 +10,8 @@ import {
   chainResponseBlocksMax,
   deviceIdLengthMax,
   devicesPageMax,
+  rolloutIdLengthMax,
+  rolloutsPageMax,
   targetHistoryPageMax,
   targetHistoryReportsMax,
   targetNameLengthMax,
@@ -161,12 +163,62 @@ const SparseProofSchema = Type.Object({
   }),
 });
 
+export const RolloutEntrySchema = Type.Object(
+  {
+    kind: Type.Literal('rollout'),
+    rolloutId: Type.String(),
+    target: Type.String(),
+    version: Type.Integer(),
+    sha256: Type.String(),
+    waves: Type.Array(Type.Integer(), { description: 'cumulative percentages, the last one 100' }),
+    maxFailuresPercent: Type.Number(),
+    status: Type.Union([
+      Type.Literal('running'),
+      Type.Literal('halted'),
+      Type.Literal('aborted'),
+      Type.Literal('done'),
+    ]),
+    rollback: Type.Boolean(),
+    reason: Type.String({ description: 'why the status is what it is ("" while running normally)' }),
+    currentWave: Type.Integer({ minimum: 0, description: 'index of the newest open wave' }),
+    progress: Type.Array(
+      Type.Object(
+        { devices: Type.Integer(), successes: Type.Integer(), failures: Type.Integer() },
+        { additionalProperties: true },
+      ),
+    ),
+    controlSeq: Type.Integer({ minimum: 0 }),
+    createdAt: HeightSchema,
+    txId: Type.String(),
+  },
+  { additionalProperties: true },
+);
+
+const TargetRolloutEntrySchema = Type.Object(
+  { kind: Type.Literal('target-rollout'), target: Type.String(), rolloutId: Type.String() },
+  { additionalProperties: true },
+);
+
 export const TargetProofSchema = Type.Object({
   target: Type.String(),
   header: HeaderSchema,
   certificate: CertificateSchema,
   entry: Type.Union([TargetEntrySchema, Type.Null()]),
   stateProof: SparseProofSchema,
+  rollout: Type.Optional(
+    Type.Object(
+      {
+        pointer: Type.Union([TargetRolloutEntrySchema, Type.Null()]),
+        pointerProof: SparseProofSchema,
+        entry: Type.Union([RolloutEntrySchema, Type.Null()]),
+        entryProof: Type.Union([SparseProofSchema, Type.Null()]),
+      },
+      {
+        description:
+          "the target's staged rollout: the target-rollout/<target> pointer and the rollout/<id> entry it names, each with its sparse proof against the same header's stateRoot (null with an absence proof when the target never had a rollout)",
+      },
+    ),
+  ),
 });
 
 export const TxProofSchema = Type.Object({
@@ -442,6 +494,28 @@ export const routes = {
     tags: ['v1', 'fleet'],
     params: Type.Object({ id: Type.String({ minLength: 1, maxLength: deviceIdLengthMax }) }),
     responses: { 200: DeviceEntrySchema },
+    errors: [404],
+    produces: 'json',
+    validateBody: true,
+  },
+  rollouts: {
+    method: 'GET',
+    url: '/v1/rollouts',
+    summary: `The staged rollouts on the ledger, newest first, at most "limit" (at most ${rolloutsPageMax}).`,
+    tags: ['v1', 'fleet'],
+    query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: rolloutsPageMax })) }),
+    responses: { 200: Type.Object({ rollouts: Type.Array(RolloutEntrySchema) }) },
+    produces: 'json',
+    validateBody: true,
+  },
+  rollout: {
+    method: 'GET',
+    url: '/v1/rollouts/:id',
+    summary:
+      "One staged rollout's state entry: waves with devices, successes and failures, status (running, halted, aborted, done), the reason, and controlSeq (a control sends controlSeq + 1).",
+    tags: ['v1', 'fleet'],
+    params: Type.Object({ id: Type.String({ minLength: 1, maxLength: rolloutIdLengthMax }) }),
+    responses: { 200: RolloutEntrySchema },
     errors: [404],
     produces: 'json',
     validateBody: true,

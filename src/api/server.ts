@@ -23,6 +23,7 @@ import {
   chainResponseTxsMax,
   devicesPageMax,
   httpBodyBytesMax,
+  rolloutsPageMax,
   targetHistoryPageMax,
   targetHistoryReportsMax,
   targetNameLengthMax,
@@ -639,6 +640,22 @@ function makeHandlers(facade: NodeFacade): Handlers {
         throw new ApiError(
           ApiErrorCode.deviceNotFound,
           `device "${params.id}" is not in this network's registry; an admin enrolls devices (configchain devices enroll)`,
+        );
+      }
+      return { status: 200, body: entry as never };
+    },
+
+    rollouts: async ({ query }) => {
+      const rollouts = await facade.rollouts(query.limit ?? rolloutsPageMax);
+      return { status: 200, body: { rollouts: rollouts as never } };
+    },
+
+    rollout: async ({ params }) => {
+      const entry = facade.rollout(params.id);
+      if (entry === undefined) {
+        throw new ApiError(
+          ApiErrorCode.rolloutNotFound,
+          `no rollout "${params.id}" on this node's ledger; list them with GET /v1/rollouts (configchain rollout show), or wait if it was just recorded`,
         );
       }
       return { status: 200, body: entry as never };

@@ -19,7 +19,14 @@ import { Domain } from '../crypto/domains.ts';
 import { publicKeyFromHex, sign, verify } from '../crypto/ed25519.ts';
 import type { Hash32Hex, Height, SignatureHex, TargetName, TxId } from '../encoding/brand.ts';
 import { isHash32Hex, isSignatureHex } from '../encoding/brand.ts';
-import type { BlockHeader, CommitCertificate, TargetEntry, Transaction } from '../ledger/types.ts';
+import type {
+  BlockHeader,
+  CommitCertificate,
+  RolloutEntry,
+  TargetEntry,
+  TargetRolloutEntry,
+  Transaction,
+} from '../ledger/types.ts';
 import type { SparseProof } from '../merkle/sparse.ts';
 
 /**
@@ -33,6 +40,23 @@ export interface TargetProof {
   readonly certificate: CommitCertificate;
   readonly entry: TargetEntry | null;
   readonly stateProof: SparseProof;
+  /**
+   * The target's staged rollout, proved against the same header.stateRoot: the
+   * "target-rollout/<target>" pointer (null with an absence proof when the target never had a
+   * rollout) and, when the pointer exists, the "rollout/<id>" entry it names. Optional so that
+   * proofs from nodes built before rollouts still parse; a device that sees no field treats the
+   * target as having no rollout.
+   */
+  readonly rollout?: TargetRolloutProof;
+}
+
+/** The rollout part of a TargetProof; every entry is proved against the proof's header.stateRoot. */
+export interface TargetRolloutProof {
+  readonly pointer: TargetRolloutEntry | null;
+  readonly pointerProof: SparseProof;
+  /** Present exactly when `pointer` is: the rollout it names, and that entry's proof. */
+  readonly entry: RolloutEntry | null;
+  readonly entryProof: SparseProof | null;
 }
 
 /**

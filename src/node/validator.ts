@@ -28,6 +28,7 @@ import type {
   ValidateOptions,
   ValidateResult,
 } from '../api/facade.ts';
+import { newestRollouts, rolloutProofOf } from '../api/rollouts.ts';
 import { signedPart } from '../consensus/messages.ts';
 import type { Replica } from '../consensus/replica.ts';
 import type { Action, ConsensusMessage } from '../consensus/types.ts';
@@ -52,15 +53,22 @@ import {
 import { assert } from '../errors.ts';
 import {
   checkTransaction,
-  deviceKey,
   parseTransaction,
   quorum,
   signAttest,
   signHeartbeat,
   targetKey,
   txProofFor,
+  txReadKeys,
 } from '../ledger/index.ts';
-import type { CommitCertificate, DeviceEntry, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
+import type {
+  CommitCertificate,
+  DeviceEntry,
+  Genesis,
+  RolloutEntry,
+  TargetEntry,
+  Transaction,
+} from '../ledger/types.ts';
 import type { Transport } from '../net/transport.ts';
 import type { Store, StoredBlock, TargetHistoryItem } from '../storage/store.ts';
 import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
@@ -340,7 +348,22 @@ export class ValidatorNode implements NodeFacade {
       certificate,
       entry: committed.state.target(target) ?? null,
       stateProof: committed.state.proof(targetKey(target)),
+      rollout: rolloutProofOf(committed.state, target),
     };
+  }
+
+  /** A rollout's entry in the committed state (a Map lookup, no I/O). */
+  rollout(rolloutId: string): RolloutEntry | undefined {
+    return this.#app.committed.state.rollout(rolloutId);
+  }
+
+  /**
+   * The committed rollouts, newest first, at most `limit`. The state holds no index by kind, so
+   * this walks the in-memory state once (no I/O); rollouts are few and the walk is bounded by the
+   * state's size.
+   */
+  rollouts(limit: number): readonly RolloutEntry[] {
+    return newestRollouts(this.#app.committed.state.entries(), limit);
   }
 
   txProof(id: TxId): TxProof | undefined {
@@ -609,13 +632,14 @@ export class ValidatorNode implements NodeFacade {
     }
     // What is left may have become impossible (a newer version committed meanwhile), or be
     // forgotten: nobody has waited for it for a long time. A transaction's validity depends only
-    // on the one state entry it reads (its target or its device), so an entry already checked on
-    // an earlier block is checked again only when this block changed that entry; an entry created
-    // since the last block (perhaps checked on a state this block has since replaced) always is.
+    // on the state entries the ledger's txReadKeys names (its target, its device, a rollout and
+    // its target's pointer), so an entry already checked on an earlier block is checked again
+    // only when this block changed one of them; an entry created since the last block (perhaps
+    // checked on a state this block has since replaced) always is.
     const committedState = state.state;
     const changed = new Set<string>(state.changes.map((c) => c.key));
     const needsCheck = (entry: { tx: Transaction; fresh: boolean }): boolean => {
-      const recheck = entry.fresh || changed.has(stateKeyRead(entry.tx));
+      const recheck = entry.fresh || txReadKeys(committedState, entry.tx).some((k) => changed.has(k));
       entry.fresh = false;
       return recheck;
     };
@@ -841,13 +865,4 @@ function mediaTypeOf(store: Store, txId: TxId): string {
   const stored = store.txById(txId);
   const body = stored?.tx.body;
   return body !== undefined && body.type === 'release' ? body.mediaType : 'application/octet-stream';
-}
-
-/** The one state entry whose value decides whether a transaction is valid (see the ledger's checkTransaction). */
-function stateKeyRead(tx: Transaction): string {
-  const body = tx.body;
-  if (body.type === 'attest' || body.type === 'release') return targetKey(body.target);
-  if ('deviceId' in body) return deviceKey(body.deviceId);
-  // A heartbeat reads only its submitter's heartbeat entry.
-  return `heartbeat/${String((body as { submitter?: unknown }).submitter)}`;
 }
