@@ -226,6 +226,15 @@ export const deviceRequestTimeoutMs = 10_000;
 export const deviceAnswerBytesMax = httpBodyBytesMax;
 /** A whole artifact download must finish within this; the size limit is the release's own size. */
 export const deviceDownloadTimeoutMs = 10 * 60_000;
+/** Bytes of one Range request of the device's resumable download (the unit of progress kept). */
+export const deviceDownloadChunkBytes = 8 * 1024 * 1024;
+/** One chunk request of the resumable download must finish within this; a slow chunk is resumed next round. */
+export const deviceDownloadChunkTimeoutMs = 2 * 60_000;
+/**
+ * The slowest transfer rate an artifact fetch or upload is given time for: timeouts for a large
+ * artifact grow by its size at this rate (1 GiB: 128 s more than the base timeout).
+ */
+export const artifactTransferBytesPerSecondMin = 8 * 1024 * 1024;
 /** How long the optional hook command may run before it is killed and the apply counts as failed. */
 export const deviceHookTimeoutMs = 60_000;
 /** Bytes of the hook's output kept for the report's detail and the log. */

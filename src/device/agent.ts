@@ -43,6 +43,7 @@ import { ConfigChainError } from '../errors.ts';
 import { signAsDevice } from '../ledger/tx.ts';
 import type { DeviceReportBody, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
 import { loadGenesisFile, paths } from '../node/layout.ts';
+import { downloadResumable, removeStalePartials } from './download.ts';
 import { type DeviceHttp, type DeviceIdentity, type Download, defaultDeviceHttp } from './http.ts';
 import { verifyArtifact, verifyTargetProof } from './verify.ts';
 
@@ -266,6 +267,8 @@ export interface RoundOptions {
   readonly http?: Partial<DeviceHttp>;
   /** Overrides genesis.policy.headerAgeMsMax. */
   readonly headerAgeMsMax?: number;
+  /** Called as an artifact downloads, with the bytes held so far and the release's size. */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 interface Round {
@@ -323,10 +326,16 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     `round: device ${round.id}, target ${round.config.target}, applied version ${round.state.lastAppliedVersion}, mode ${options.mode ?? 'proof'}`,
   );
   await flushPendingReport(round);
-  return options.mode === 'simple' ? simpleRound(round) : proofRound(round, headerAgeMsMax);
+  return options.mode === 'simple'
+    ? simpleRound(round)
+    : proofRound(round, headerAgeMsMax, options.onProgress);
 }
 
-async function proofRound(round: Round, headerAgeMsMax: number): Promise<RoundResult> {
+async function proofRound(
+  round: Round,
+  headerAgeMsMax: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<RoundResult> {
   const target = round.config.target;
   const attempts = round.attempts;
   let accepted: { entry: TargetEntry | null; outcome: string; validator: string; height: number } | null =
@@ -377,11 +386,17 @@ async function proofRound(round: Round, headerAgeMsMax: number): Promise<RoundRe
         ? `round: nothing new: the ledger has no release for ${target}`
         : `round: nothing new: version ${round.state.lastAppliedVersion} is current`,
     );
+    // A partial download of a release that is no longer the newest is never finished.
+    removeStalePartials(downloadDir(round), null, round.log);
     return { kind: 'nothing-new', target, version: round.state.lastAppliedVersion, why, attempts };
   }
   const entry = accepted.entry;
   const url = `${round.config.configServer.replace(/\/+$/, '')}/v1/artifacts/${entry.sha256}`;
-  const fetched = await fetchToTemp(round, url, entry.size);
+  // The real HTTP download resumes in chunks (download.ts); a replaced one (tests) is used as given.
+  const fetched =
+    round.http.download === defaultDeviceHttp.download
+      ? await fetchResumable(round, url, entry, onProgress)
+      : await fetchToTemp(round, url, entry.size);
   if (!fetched.ok) return fetched.result;
   const check = fetched.download.exceeded
     ? ({
@@ -466,6 +481,46 @@ async function fetchToTemp(round: Round, url: string, bytesMax: number): Promise
   }
   await handle.close();
   return { ok: true, tmp, download };
+}
+
+function downloadDir(round: Round): string {
+  return join(deviceFiles.dir(round.dir, round.id), 'download');
+}
+
+/**
+ * Downloads the release into download/<sha256>.part in chunks, resuming what an interrupted round
+ * left there; a network error keeps the partial file for the next round.
+ */
+async function fetchResumable(
+  round: Round,
+  url: string,
+  entry: TargetEntry,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Fetched> {
+  try {
+    const got = await downloadResumable({
+      url,
+      sha256: entry.sha256,
+      size: entry.size,
+      dir: downloadDir(round),
+      log: round.log,
+      ...(onProgress === undefined ? {} : { onProgress }),
+    });
+    return { ok: true, tmp: got.path, download: got.download };
+  } catch (error) {
+    const e = error as ConfigChainError;
+    round.log(`download: ${e.message}; the partial file is kept, the next round resumes it`);
+    return {
+      ok: false,
+      result: {
+        kind: 'failed',
+        code: e.code ?? 'DOWNLOAD',
+        reason: `downloading from the config server failed: ${e.message}`,
+        attempts: round.attempts,
+        report: null,
+      },
+    };
+  }
 }
 
 /** Renames the verified file into place, runs the hook, persists the state and reports. */
