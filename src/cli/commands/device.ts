@@ -16,6 +16,7 @@ import {
   runAgent,
   runRound,
 } from '../../device/agent.ts';
+import { progressCallback } from '../progress.ts';
 
 interface DeviceCliOptions {
   readonly dir: string;
@@ -65,6 +66,8 @@ export function registerDevice(program: Command): void {
         deviceId: opts.id,
         mode: opts.mode,
         log,
+        // The download's progress joins the log on stderr: a bar on a terminal, else tenths.
+        ...(opts.json === true ? {} : { onProgress: progressCallback('download', process.stderr, log) }),
         ...(opts.hook === undefined ? {} : { hook: opts.hook }),
       } as const;
       try {

@@ -25,6 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
 import type { Command } from 'commander';
 import { ApiClient, ApiRequestError } from '../../api/client.ts';
 import { uploadAuthorization } from '../../configserver/auth.ts';
@@ -49,6 +50,7 @@ import {
   txId,
 } from '../../ledger/index.ts';
 import { loadGenesisFile, paths } from '../../node/layout.ts';
+import { type Progress, type ProgressStream, startProgress } from '../progress.ts';
 
 // Shared by the operator commands -----------------------------------------------------------------
 
@@ -298,6 +300,8 @@ export interface PublishOptions {
   /** Where to write a partly signed release; default DIR/pending/<target>-<version>.json. */
   readonly pending?: string;
   readonly print: Print;
+  /** Shows each upload's progress there (a bar on a terminal, else lines via print); none when absent. */
+  readonly progressStream?: ProgressStream;
 }
 
 export interface UploadOutcome {
@@ -380,6 +384,7 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
 
   const uploads: UploadOutcome[] = [];
   for (const source of genesis.configSources) {
+    const progressStream = options.progressStream;
     const outcome = await uploadTo(source.id, source.url, {
       target,
       version,
@@ -387,6 +392,17 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
       mediaType,
       adminId: uploader.id,
       adminKey: uploader.privateKey,
+      ...(progressStream === undefined
+        ? {}
+        : {
+            progress: () =>
+              startProgress({
+                label: `  upload to ${source.id}`,
+                total: size,
+                stream: progressStream,
+                line: print,
+              }),
+          }),
     });
     uploads.push(outcome);
     print(
@@ -548,6 +564,8 @@ async function uploadTo(
     mediaType: string;
     adminId: string;
     adminKey: KeyObject;
+    /** Starts a progress display, only when bytes are actually sent. */
+    progress?: () => Progress;
   },
 ): Promise<UploadOutcome> {
   const { target, version, artifact } = request;
@@ -580,12 +598,24 @@ async function uploadTo(
     sha256: artifact.sha256,
     timestampMs: Date.now(),
   });
+  const progress = request.progress?.();
+  let sent = 0;
+  // Counts the bytes as fetch pulls them; back-pressure still paces the file reads.
+  const counted = createReadStream(artifact.file).pipe(
+    new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        sent += chunk.byteLength;
+        progress?.update(sent);
+        done(null, chunk);
+      },
+    }),
+  );
   let response: Response;
   try {
     response = await fetch(url + path, {
       method: 'PUT',
       // A Node stream as the body keeps back-pressure: the file is read only as fast as it is sent.
-      body: createReadStream(artifact.file) as unknown as RequestInit['body'],
+      body: counted as unknown as RequestInit['body'],
       duplex: 'half',
       headers: {
         authorization,
@@ -596,6 +626,8 @@ async function uploadTo(
     } as RequestInit);
   } catch (err) {
     throw unreachable(err);
+  } finally {
+    progress?.stop();
   }
   const answer = (await response.json().catch(() => ({}))) as {
     status?: unknown;
@@ -680,6 +712,7 @@ export function registerPublish(program: Command): void {
             ...(opts.node !== undefined ? { node: opts.node } : {}),
             ...(opts.pending !== undefined ? { pending: opts.pending } : {}),
             print: opts.json ? () => {} : (line) => console.log(line),
+            ...(opts.json ? {} : { progressStream: process.stdout }),
           });
           if (opts.json) console.log(JSON.stringify(result, null, 2));
         }),
