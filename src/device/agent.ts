@@ -15,6 +15,12 @@
  *      atomically BEFORE sending the report, so a crash can never reuse a sequence number;
  *   7. submit the signed device-report transaction to a validator, failing over.
  *
+ * Staged rollouts (docs/device.md): the proof also proves the target's rollout. When the offered
+ * version is the version of the target's rollout, the device applies it only once its wave is
+ * open (waveOf, waveOpen in src/ledger/rollout.ts); otherwise the round ends `waiting`. A rolled
+ * back rollout makes a device that applied its version restore the file it had before
+ * (applied/<target>.prev, kept at apply time) and report that version again (`rolled-back`).
+ *
  * `simple` mode is the article's flow for devices that cannot verify proofs: download the latest
  * version from A, hash it, ask a validator (POST /validateHash) and apply on "Success".
  *
@@ -23,7 +29,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
@@ -40,8 +46,9 @@ import { loadPrivateKey } from '../crypto/ed25519.ts';
 import type { DeviceId, Hash32Hex, TargetName } from '../encoding/brand.ts';
 import { isHash32Hex } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';
+import { waveOf, waveOpen } from '../ledger/rollout.ts';
 import { signAsDevice } from '../ledger/tx.ts';
-import type { DeviceReportBody, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
+import type { DeviceReportBody, Genesis, RolloutEntry, TargetEntry, Transaction } from '../ledger/types.ts';
 import { loadGenesisFile, paths } from '../node/layout.ts';
 import { downloadResumable, removeStalePartials } from './download.ts';
 import { type DeviceHttp, type DeviceIdentity, type Download, defaultDeviceHttp } from './http.ts';
@@ -69,6 +76,11 @@ export interface DeviceState {
   readonly nextSeq: number;
   /** A signed report persisted but not yet accepted by a validator; sent first next round. */
   readonly pendingReport: Transaction | null;
+  /**
+   * The version applied before the current one, whose file is kept as applied/<target>.prev for
+   * a rollback; absent or null when there is none.
+   */
+  readonly previous?: { readonly version: number; readonly sha256: string } | null;
 }
 
 export const initialDeviceState: DeviceState = {
@@ -140,7 +152,12 @@ export function readDeviceState(dir: string, deviceId: string): DeviceState {
     !count(s.lastAppliedVersion, 0) ||
     !count(s.nextSeq, 1) ||
     !(s.sha256 === null || isHash32Hex(s.sha256)) ||
-    !(s.pendingReport === null || (typeof s.pendingReport === 'object' && s.pendingReport !== undefined))
+    !(s.pendingReport === null || (typeof s.pendingReport === 'object' && s.pendingReport !== undefined)) ||
+    !(
+      s.previous === undefined ||
+      s.previous === null ||
+      (count(s.previous.version, 1) && isHash32Hex(s.previous.sha256))
+    )
   ) {
     throw setupError(
       file,
@@ -220,6 +237,36 @@ export type RoundResult =
       readonly attempts: readonly Attempt[];
     }
   | {
+      /**
+       * The offered version is the version of the target's staged rollout and this device may
+       * not apply it yet: its wave is not open (`wave`), or the rollout is halted, aborted or
+       * rolled back. Not an error: the device asks again next round.
+       */
+      readonly kind: 'waiting';
+      readonly target: string;
+      /** The version applied on the device (0 if none). */
+      readonly version: number;
+      readonly offered: number;
+      readonly rolloutId: string;
+      /** The device's wave, counted from 1. */
+      readonly wave: number;
+      readonly why: 'wave' | 'halted' | 'aborted' | 'rolled-back';
+      readonly reason: string;
+      readonly attempts: readonly Attempt[];
+    }
+  | {
+      /** The rollout of the applied version was rolled back: the previous file is restored. */
+      readonly kind: 'rolled-back';
+      readonly target: string;
+      /** The version restored (0 when there was none before and the file was removed). */
+      readonly version: number;
+      readonly from: number;
+      readonly rolloutId: string;
+      readonly path: string;
+      readonly report: ReportOutcome;
+      readonly attempts: readonly Attempt[];
+    }
+  | {
       readonly kind: 'refused';
       /** The verifier's code (or DEVICE_FORBIDDEN etc.) of the last validator tried. */
       readonly code: string;
@@ -245,7 +292,9 @@ export type RoundResult =
 
 /** `--once` exits 0 for these: the round applied and its report was taken, or nothing was new. */
 export function roundSucceeded(result: RoundResult): boolean {
-  if (result.kind === 'nothing-new') return true;
+  if (result.kind === 'nothing-new' || result.kind === 'waiting') return true;
+  if (result.kind === 'rolled-back')
+    return result.report.status === 'committed' || result.report.status === 'pending';
   return (
     result.kind === 'applied' && (result.report.status === 'committed' || result.report.status === 'pending')
   );
@@ -338,8 +387,13 @@ async function proofRound(
 ): Promise<RoundResult> {
   const target = round.config.target;
   const attempts = round.attempts;
-  let accepted: { entry: TargetEntry | null; outcome: string; validator: string; height: number } | null =
-    null;
+  let accepted: {
+    entry: TargetEntry | null;
+    outcome: string;
+    validator: string;
+    height: number;
+    rollout: RolloutEntry | null;
+  } | null = null;
   for (const validator of round.config.validators) {
     let proof: unknown;
     try {
@@ -364,7 +418,13 @@ async function proofRound(
       );
       continue;
     }
-    accepted = { entry: verdict.entry, outcome: verdict.outcome, validator, height: verdict.header.height };
+    accepted = {
+      entry: verdict.entry,
+      outcome: verdict.outcome,
+      validator,
+      height: verdict.header.height,
+      rollout: verdict.rollout,
+    };
     round.log(
       `proof: ${validator} proved ${verdict.entry === null ? 'no entry' : `version ${verdict.entry.version} (${verdict.entry.sha256})`} for ${target} at height ${verdict.header.height}, certified by a quorum`,
     );
@@ -379,6 +439,8 @@ async function proofRound(
       return { kind: 'refused', code: refusal.code, reason: refusal.reason, attempts };
     return { kind: 'failed', code: last?.code ?? 'NO_VALIDATORS', reason, attempts, report: null };
   }
+  const held = await rolloutDecision(round, accepted.entry, accepted.rollout);
+  if (held !== null) return held;
   if (accepted.entry === null || accepted.outcome !== 'newer') {
     const why = accepted.entry === null ? 'absent' : 'current';
     round.log(
@@ -441,7 +503,111 @@ function isVerifierCode(code: string): boolean {
     'STATE_PROOF',
     'ROLLBACK',
     'STALE_HEADER',
+    'ROLLOUT_PROOF',
   ].includes(code);
+}
+
+// Staged rollouts --------------------------------------------------------------------------------
+
+/**
+ * The rollout decision, on a proven rollout entry: restore the previous version when the applied
+ * one was rolled back; hold back a version under rollout while the device's wave is not open or
+ * the rollout is halted or aborted. Null lets the round go on as without a rollout.
+ */
+async function rolloutDecision(
+  round: Round,
+  entry: TargetEntry | null,
+  rollout: RolloutEntry | null,
+): Promise<RoundResult | null> {
+  if (rollout === null) return null;
+  const state = round.state;
+  if (rollout.rollback && state.lastAppliedVersion === rollout.version && state.sha256 === rollout.sha256) {
+    return rollBack(round, rollout);
+  }
+  if (
+    entry === null ||
+    entry.version !== rollout.version ||
+    entry.sha256 !== rollout.sha256 ||
+    entry.version <= state.lastAppliedVersion
+  ) {
+    return null;
+  }
+  const wave = waveOf(round.id, rollout.rolloutId, rollout.waves);
+  if (!rollout.rollback && waveOpen(rollout, wave)) {
+    round.log(`rollout: ${rollout.rolloutId} has wave ${wave + 1} of ${rollout.waves.length} open; applying`);
+    return null;
+  }
+  const why = rollout.rollback ? 'rolled-back' : rollout.status === 'running' ? 'wave' : rollout.status;
+  if (why === 'done') return null;
+  const reason =
+    why === 'wave'
+      ? `waiting for wave ${wave + 1} of rollout ${rollout.rolloutId}: wave ${rollout.currentWave + 1} of ${rollout.waves.length} is the newest open`
+      : `rollout ${rollout.rolloutId} is ${why}${rollout.reason === '' ? '' : ` (${rollout.reason})`}; version ${entry.version} is not applied`;
+  round.log(`rollout: ${reason}`);
+  return {
+    kind: 'waiting',
+    target: round.config.target,
+    version: state.lastAppliedVersion,
+    offered: entry.version,
+    rolloutId: rollout.rolloutId,
+    wave: wave + 1,
+    why,
+    reason,
+    attempts: round.attempts,
+  };
+}
+
+/** Puts back the file applied before the rolled-back version (or removes it), and reports. */
+async function rollBack(round: Round, rollout: RolloutEntry): Promise<RoundResult> {
+  const path = deviceFiles.applied(round.dir, round.id, round.config.target);
+  const previous = round.state.previous ?? null;
+  const detail = `rollout ${rollout.rolloutId} was rolled back`;
+  let report_: ReportOutcome;
+  let version: number;
+  if (previous !== null && existsSync(`${path}.prev`)) {
+    renameSync(`${path}.prev`, path);
+    await syncDir(dirname(path));
+    version = previous.version;
+    round.log(`rollback: ${detail}; ${path} is version ${version} again`);
+    round.state = { ...round.state, previous: null };
+    report_ = await report(
+      round,
+      {
+        version,
+        sha256: previous.sha256 as Hash32Hex,
+        status: 'applied',
+        detail: `${detail}: restored version ${version} over ${rollout.version}`,
+      },
+      { lastAppliedVersion: version, sha256: previous.sha256 },
+    );
+  } else {
+    // Nothing was applied before this version: going back means having no file.
+    rmSync(path, { force: true });
+    await syncDir(dirname(path));
+    version = 0;
+    round.log(`rollback: ${detail}; ${path} removed, no earlier version was applied`);
+    round.state = { ...round.state, previous: null };
+    report_ = await report(
+      round,
+      {
+        version: rollout.version,
+        sha256: rollout.sha256,
+        status: 'failed',
+        detail: `${detail}: version ${rollout.version} removed, no earlier version to restore`,
+      },
+      { lastAppliedVersion: 0, sha256: null },
+    );
+  }
+  return {
+    kind: 'rolled-back',
+    target: round.config.target,
+    version,
+    from: rollout.version,
+    rolloutId: rollout.rolloutId,
+    path,
+    report: report_,
+    attempts: round.attempts,
+  };
 }
 
 type Fetched =
@@ -532,6 +698,19 @@ async function applyAndReport(
 ): Promise<RoundResult> {
   const target = round.config.target;
   const path = deviceFiles.applied(round.dir, round.id, target);
+  // Keep the applied file for a rollback, unless it is a failed earlier try at this very update
+  // (then .prev already holds the version that is really applied).
+  const applied = round.state;
+  if (applied.lastAppliedVersion > 0 && applied.sha256 !== null && existsSync(path)) {
+    if ((applied.previous ?? null)?.version !== applied.lastAppliedVersion) {
+      rmSync(`${path}.prev`, { force: true });
+      linkSync(path, `${path}.prev`);
+      round.state = {
+        ...applied,
+        previous: { version: applied.lastAppliedVersion, sha256: applied.sha256 },
+      };
+    }
+  }
   renameSync(tmp, path);
   await syncDir(dirname(path));
   round.log(`apply: ${path} is now version ${version}`);
@@ -693,7 +872,7 @@ function runHook(command: string, path: string): Promise<{ ok: true } | { ok: fa
 async function report(
   round: Round,
   what: Pick<DeviceReportBody, 'version' | 'sha256' | 'status' | 'detail'>,
-  applied?: { readonly lastAppliedVersion: number; readonly sha256: string },
+  applied?: { readonly lastAppliedVersion: number; readonly sha256: string | null },
 ): Promise<ReportOutcome> {
   const seq = round.state.nextSeq;
   const body: DeviceReportBody = {
@@ -837,6 +1016,10 @@ export function describeResult(result: RoundResult): string {
       return `applied ${result.target} version ${result.version}, report seq ${result.report.seq} ${result.report.status}`;
     case 'nothing-new':
       return `nothing new (${result.why}, version ${result.version})`;
+    case 'waiting':
+      return `waiting: ${result.reason} (version ${result.version} stays applied)`;
+    case 'rolled-back':
+      return `rolled back ${result.target} from version ${result.from} to ${result.version === 0 ? 'none' : `version ${result.version}`}, report seq ${result.report.seq} ${result.report.status}`;
     case 'refused':
       return `refused: ${result.code}: ${result.reason}`;
     case 'mismatch':

@@ -11,7 +11,11 @@
  *      valid commit signatures by distinct validators of genesis;
  *   5. the entry (or its absence) is proven by the sparse Merkle proof under header.stateRoot;
  *   6. the version is not older than the one the device applied last (no rollback);
- *   7. the header is at most headerAgeMsMax old (no freeze).
+ *   7. the header is at most headerAgeMsMax old (no freeze);
+ *   8. when the proof carries the target's rollout (contract.ts), the target-rollout pointer (or
+ *      its absence) and the rollout entry it names are proven under the same header.stateRoot,
+ *      and both are for the device's target. The verdict hands the proven rollout to the agent,
+ *      which decides whether the device's wave is open (src/device/agent.ts).
  * A version equal to the applied one is not an error: the answer says there is nothing new.
  *
  * Everything here is pure and synchronous, and imports only node:crypto (through src/crypto), the
@@ -25,8 +29,15 @@ import { canonicalHash } from '../crypto/hash.ts';
 import { type Hash32Hex, isHash32Hex, isSignatureHex } from '../encoding/brand.ts';
 import { blockHash, verifyTxInclusion } from '../ledger/block.ts';
 import { validatorSetHash } from '../ledger/genesis.ts';
-import type { BlockHeader, CommitCertificate, Genesis, TargetEntry, Transaction } from '../ledger/types.ts';
-import { targetKey } from '../ledger/types.ts';
+import type {
+  BlockHeader,
+  CommitCertificate,
+  Genesis,
+  RolloutEntry,
+  TargetEntry,
+  Transaction,
+} from '../ledger/types.ts';
+import { rolloutKey, targetKey, targetRolloutKey } from '../ledger/types.ts';
 import { verifyStateProof } from '../merkle/sparse.ts';
 import type { TargetProof } from './contract.ts';
 
@@ -42,6 +53,7 @@ export type RefusalCode =
   | 'STATE_PROOF'
   | 'ROLLBACK'
   | 'STALE_HEADER'
+  | 'ROLLOUT_PROOF'
   | 'TX_ID'
   | 'TX_INCLUSION';
 
@@ -54,7 +66,8 @@ export interface Refusal {
 /**
  * An accepted target proof. `newer`: the entry's version is above the applied one, apply it.
  * `current`: the same version as the applied one, nothing to do. `absent`: the ledger has no
- * entry for the target (proven absent), nothing to do.
+ * entry for the target (proven absent), nothing to do. `rollout`: the target's staged rollout as
+ * proven in the same state (null when the target never had one, or the proof carried none).
  */
 export type TargetVerdict =
   | {
@@ -62,8 +75,15 @@ export type TargetVerdict =
       readonly outcome: 'newer' | 'current';
       readonly entry: TargetEntry;
       readonly header: BlockHeader;
+      readonly rollout: RolloutEntry | null;
     }
-  | { readonly ok: true; readonly outcome: 'absent'; readonly entry: null; readonly header: BlockHeader };
+  | {
+      readonly ok: true;
+      readonly outcome: 'absent';
+      readonly entry: null;
+      readonly header: BlockHeader;
+      readonly rollout: RolloutEntry | null;
+    };
 
 export interface TargetProofContext {
   /** The genesis document pinned on the device. */
@@ -205,9 +225,69 @@ function checkTargetProof(proof: unknown, ctx: TargetProofContext, pinned: Pinne
       `the certified header (height ${header.height}) is ${ageMs} ms old, more than the ${ctx.headerAgeMsMax} ms allowed; ask another validator`,
     );
   }
-  if (entry === null) return { ok: true, outcome: 'absent', entry: null, header };
+  const rollout = checkRolloutProof(proof.rollout, header, ctx.target);
+  if (rollout !== null && 'ok' in rollout) return rollout;
+  const proven = rollout === null ? null : rollout.entry;
+  if (entry === null) return { ok: true, outcome: 'absent', entry: null, header, rollout: proven };
   const outcome = entry.version > ctx.lastAppliedVersion ? 'newer' : 'current';
-  return { ok: true, outcome, entry, header };
+  return { ok: true, outcome, entry, header, rollout: proven };
+}
+
+/**
+ * The rollout part of a target proof: the pointer "target-rollout/<target>" (or its absence) and
+ * the rollout it names, both proven under the header's stateRoot. An absent field means a node
+ * without rollouts: no rollout (null). Returns the proven entry, or a refusal.
+ */
+function checkRolloutProof(
+  part: unknown,
+  header: BlockHeader,
+  target: string,
+): { readonly entry: RolloutEntry | null } | Refusal | null {
+  if (part === undefined) return null;
+  if (!isRecord(part)) return refuse('MALFORMED', 'rollout is not an object');
+  const { pointer, pointerProof, entry, entryProof } = part;
+  if (pointer !== null) {
+    if (
+      !isRecord(pointer) ||
+      pointer.kind !== 'target-rollout' ||
+      typeof pointer.target !== 'string' ||
+      typeof pointer.rolloutId !== 'string'
+    ) {
+      return refuse('MALFORMED', 'rollout.pointer is neither null nor a target-rollout entry');
+    }
+    if (pointer.target !== target) {
+      return refuse(
+        'WRONG_TARGET',
+        `the rollout pointer is for target ${JSON.stringify(pointer.target)}, this device follows ${JSON.stringify(target)}`,
+      );
+    }
+  }
+  if (!verifyStateProof(header.stateRoot, targetRolloutKey(target), pointer, pointerProof)) {
+    return refuse(
+      'ROLLOUT_PROOF',
+      `the rollout pointer of ${target} (or its absence) is not proven under the certified state root`,
+    );
+  }
+  if (pointer === null) {
+    if (entry !== null) return refuse('MALFORMED', 'rollout.entry is given without a pointer naming it');
+    return { entry: null };
+  }
+  const problem = rolloutEntryShapeProblem(entry);
+  if (problem !== null) return refuse('MALFORMED', problem);
+  const rollout = entry as RolloutEntry;
+  if (rollout.rolloutId !== pointer.rolloutId || rollout.target !== target) {
+    return refuse(
+      'ROLLOUT_PROOF',
+      `the rollout entry is ${JSON.stringify(rollout.rolloutId)} of ${JSON.stringify(rollout.target)}, the pointer names ${JSON.stringify(pointer.rolloutId)} of ${JSON.stringify(target)}`,
+    );
+  }
+  if (!verifyStateProof(header.stateRoot, rolloutKey(rollout.rolloutId), rollout, entryProof)) {
+    return refuse(
+      'ROLLOUT_PROOF',
+      `rollout ${rollout.rolloutId} of ${target} is not proven under the certified state root`,
+    );
+  }
+  return { entry: rollout };
 }
 
 /**
@@ -397,6 +477,29 @@ function certificateShapeProblem(cert: unknown): string | null {
     if (!isRecord(s) || !isCount(s.validator) || !isSignatureHex(s.signature)) {
       return 'each certificate signature must be {validator: integer, signature: 128 hex characters}';
     }
+  }
+  return null;
+}
+
+/** The fields the agent's wave decision reads; the state proof vouches for the rest. */
+function rolloutEntryShapeProblem(entry: unknown): string | null {
+  if (!isRecord(entry)) return 'rollout.entry is not an object';
+  if (entry.kind !== 'rollout') return `rollout.entry.kind is ${JSON.stringify(entry.kind)}, not "rollout"`;
+  if (typeof entry.rolloutId !== 'string' || typeof entry.target !== 'string') {
+    return 'rollout.entry.rolloutId and target must be strings';
+  }
+  if (!isCount(entry.version) || !isHash32Hex(entry.sha256)) {
+    return 'rollout.entry.version must be an integer and sha256 64 hex characters';
+  }
+  const waves = entry.waves;
+  if (!Array.isArray(waves) || waves.length === 0 || waves.length > 100 || !waves.every(isCount)) {
+    return 'rollout.entry.waves is not a list of at most 100 integers';
+  }
+  if (!['running', 'halted', 'aborted', 'done'].includes(entry.status as string)) {
+    return `rollout.entry.status is ${JSON.stringify(entry.status)}`;
+  }
+  if (typeof entry.rollback !== 'boolean' || !isCount(entry.currentWave)) {
+    return 'rollout.entry.rollback must be a boolean and currentWave an integer';
   }
   return null;
 }
