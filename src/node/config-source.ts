@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import {
   artifactFetchTimeoutMs,
+  artifactTransferBytesPerSecondMin,
   artifactVerdictsCachedMax,
   configSourceFetchTimeoutMs,
   configSourceOffersCachedMax,
@@ -248,9 +249,11 @@ export class ConfigSourceClient {
         });
         res.on('error', (error) => finish(later(`${where} broke off artifact ${sha256}: ${error.message}`)));
       });
+      // A large artifact gets more time: the base timeout plus its size at the slowest rate allowed.
+      const budgetMs = this.artifactTimeoutMs + Math.ceil((size / artifactTransferBytesPerSecondMin) * 1000);
       const deadline = setTimeout(
-        () => req.destroy(new Error(`the download took longer than ${this.artifactTimeoutMs} ms`)),
-        this.artifactTimeoutMs,
+        () => req.destroy(new Error(`the download took longer than ${budgetMs} ms`)),
+        budgetMs,
       );
       req.on('timeout', () => req.destroy(new Error(`no data for ${this.timeoutMs} ms`)));
       req.on('error', (error) =>

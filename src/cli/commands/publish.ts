@@ -30,6 +30,7 @@ import type { Command } from 'commander';
 import { ApiClient, ApiRequestError } from '../../api/client.ts';
 import { uploadAuthorization } from '../../configserver/auth.ts';
 import {
+  artifactTransferBytesPerSecondMin,
   mediaTypeLengthMax,
   operatorCommitWaitMs,
   operatorRequestTimeoutMs,
@@ -219,9 +220,11 @@ export async function submitAndWait(
   validators: Validators,
   tx: Transaction,
   what: string,
+  extraWaitMs = 0,
 ): Promise<Committed> {
   const id = txId(tx);
-  const deadline = Date.now() + operatorCommitWaitMs;
+  const waitMs = operatorCommitWaitMs + extraWaitMs;
+  const deadline = Date.now() + waitMs;
   const result = await validators.use(`submitting the ${what}`, (c) =>
     c.submitTx(tx, Math.min(txWaitMsMax, operatorCommitWaitMs)),
   );
@@ -247,7 +250,7 @@ export async function submitAndWait(
     if (Date.now() > deadline) {
       throw new OperatorError(
         'TX_PENDING',
-        `the ${what} (tx ${id}) was accepted but is not committed after ${operatorCommitWaitMs / 1000} s; the network may be unable to reach a quorum: check configchain up's status line, then GET /v1/tx/${id}`,
+        `the ${what} (tx ${id}) was accepted but is not committed after ${Math.round(waitMs / 1000)} s; the network may be unable to reach a quorum: check configchain up's status line, then GET /v1/tx/${id}`,
         { txId: id },
       );
     }
@@ -447,7 +450,14 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     };
   }
 
-  const committed = await submitAndWait(validators, tx, `release of ${target} version ${version}`);
+  // Every validator downloads and hashes the artifact from its config server before the release
+  // can commit: a large one is given time for that at the slowest transfer rate allowed.
+  const committed = await submitAndWait(
+    validators,
+    tx,
+    `release of ${target} version ${version}`,
+    Math.ceil((size / artifactTransferBytesPerSecondMin) * 1000),
+  );
   print(`  committed in block ${committed.height}, tx ${committed.txId}`);
   return {
     status: 'committed',
