@@ -14,6 +14,7 @@ import { registerHistory } from './commands/history.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
 import { registerPublish } from './commands/publish.ts';
+import { registerRollout } from './commands/rollout.ts';
 import { registerShow } from './commands/show.ts';
 import { registerSim } from './commands/sim.ts';
 import { registerStatus } from './commands/status.ts';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerSim(program);
   registerPublish(program);
+  registerRollout(program);
   registerApprove(program);
   registerDevices(program);
   registerAudit(program);
