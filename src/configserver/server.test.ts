@@ -256,6 +256,24 @@ describe('config server', () => {
     assert.deepEqual(parseRange('bytes=3-100', 10), { kind: 'range', start: 3, end: 9 });
   });
 
+  it('honours a range only when If-Range names the content it serves', async () => {
+    const content = '{"mode":"one"}';
+    const same = await app.inject({
+      method: 'GET',
+      url: '/v1/targets/app/versions/1',
+      headers: { range: 'bytes=2-5', 'if-range': `"${sha256Hex(Buffer.from(content))}"` },
+    });
+    assert.equal(same.statusCode, 206);
+    assert.equal(same.body, content.slice(2, 6));
+    const other = await app.inject({
+      method: 'GET',
+      url: '/v1/targets/app/versions/1',
+      headers: { range: 'bytes=2-5', 'if-range': `"${'0'.repeat(64)}"` },
+    });
+    assert.equal(other.statusCode, 200);
+    assert.equal(other.body, content);
+  });
+
   it('answers 404 and 400 with clear messages', async () => {
     const missing = await app.inject({ method: 'GET', url: '/v1/targets/nope/latest' });
     assert.equal(missing.statusCode, 404);

@@ -297,7 +297,13 @@ function sendContent(
     .header('x-configchain-sha256', meta.sha256);
   if (etagMatches(req.headers['if-none-match'], meta.sha256)) return reply.code(304).send();
   reply.type(meta.mediaType);
-  const range = parseRange(req.headers.range, size);
+  // If-Range (RFC 9110 13.1.5): a range of other content than the client holds is useless, so a
+  // validator that does not match the current ETag means "send it all" (the client restarts).
+  const ifRange = req.headers['if-range'];
+  const range =
+    ifRange !== undefined && String(ifRange).trim() !== `"${meta.sha256}"`
+      ? ({ kind: 'none' } as const)
+      : parseRange(req.headers.range, size);
   if (range.kind === 'unsatisfiable') {
     reply.header('content-range', `bytes */${size}`);
     return sendError(
