@@ -293,6 +293,13 @@ describe('a staged rollout over 100 devices, 10% failing', () => {
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /halted, wave 1 of 3/);
     assert.match(text.stdout, /reason: wave 1 of 3/);
+    // `configchain status` lists it among the rollouts under way, from the chain it verified.
+    const status = await cli(['status', '--dir', dir]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(
+      status.stdout,
+      /Rollouts under way:\n {2}rollout g-v2-staged: group:G version 2, halted, wave 1 of 3/,
+    );
   });
 
   it('records resume, abort and rollback as transactions, and a rolled-back device restores release 1', async () => {

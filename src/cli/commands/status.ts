@@ -5,8 +5,10 @@
  * A validator's reported tip is compared with the verified chain where that block is at hand.
  */
 import type { Command } from 'commander';
+import { newestRollouts } from '../../api/rollouts.ts';
 import { faultsTolerated } from '../../consensus/certificate.ts';
 import { opsProbeTimeoutMs } from '../../constants.ts';
+import { rolloutCounting } from '../../ledger/rollout.ts';
 import { causeOf, fetchJson } from '../../ops/chain-reader.ts';
 import {
   addOpsOptions,
@@ -22,6 +24,7 @@ import {
 } from '../../ops/command.ts';
 import type { StatusOutput } from '../../ops/schemas.ts';
 import { fleetOf } from '../../ops/views.ts';
+import { rolloutLines } from './rollout.ts';
 import { defaultNetworkDir } from './up.ts';
 
 type ValidatorRow = StatusOutput['validators'][number];
@@ -73,7 +76,15 @@ async function status(opts: OpsOptions): Promise<CommandResult> {
     validators,
     fleet: fleetOf(reader.verifier.state) as StatusOutput['fleet'],
   };
-  return { data, text: render(data) };
+  // Rollouts still under way (running, halted, or aborted and resumable), from the verified state.
+  const rollouts = newestRollouts(reader.verifier.state.entries(), Number.MAX_SAFE_INTEGER)
+    .filter(rolloutCounting)
+    .slice(0, 20);
+  const rolloutText =
+    rollouts.length === 0
+      ? ''
+      : `\nRollouts under way:\n${rollouts.flatMap((r) => rolloutLines(r).map((l) => `  ${l}`)).join('\n')}\n`;
+  return { data, text: render(data) + rolloutText };
 }
 
 async function validatorRow(
