@@ -24,13 +24,15 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { dirname, extname, join, resolve } from 'node:path';
-import { Transform } from 'node:stream';
 import type { Command } from 'commander';
 import { ApiClient, ApiRequestError } from '../../api/client.ts';
 import { uploadAuthorization } from '../../configserver/auth.ts';
 import {
   artifactTransferBytesPerSecondMin,
+  httpBodyBytesMax,
   mediaTypeLengthMax,
   operatorCommitWaitMs,
   operatorRequestTimeoutMs,
@@ -609,51 +611,100 @@ async function uploadTo(
     timestampMs: Date.now(),
   });
   const progress = request.progress?.();
-  let sent = 0;
-  // Counts the bytes as fetch pulls them; back-pressure still paces the file reads.
-  const counted = createReadStream(artifact.file).pipe(
-    new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        sent += chunk.byteLength;
-        progress?.update(sent);
-        done(null, chunk);
-      },
-    }),
-  );
-  let response: Response;
+  let answered: { status: number; text: string };
   try {
-    response = await fetch(url + path, {
-      method: 'PUT',
-      // A Node stream as the body keeps back-pressure: the file is read only as fast as it is sent.
-      body: counted as unknown as RequestInit['body'],
-      duplex: 'half',
-      headers: {
+    answered = await putFile(
+      url + path,
+      artifact.file,
+      {
         authorization,
         'content-type': request.mediaType,
         'content-length': String(artifact.size),
       },
-      signal: AbortSignal.timeout(operatorUploadTimeoutMs),
-    } as RequestInit);
+      operatorUploadTimeoutMs,
+      (sent) => progress?.update(sent),
+    );
   } catch (err) {
     throw unreachable(err);
   } finally {
     progress?.stop();
   }
-  const answer = (await response.json().catch(() => ({}))) as {
-    status?: unknown;
-    code?: unknown;
-    message?: unknown;
-  };
-  if (response.status === 200 || response.status === 201) {
+  let answer: { status?: unknown; code?: unknown; message?: unknown } = {};
+  try {
+    const parsed: unknown = JSON.parse(answered.text);
+    if (typeof parsed === 'object' && parsed !== null) answer = parsed as typeof answer;
+  } catch {
+    // Not JSON (a proxy's error page): the status alone tells what happened.
+  }
+  if (answered.status === 200 || answered.status === 201) {
     return { server, url, status: answer.status === 'exists' ? 'exists' : 'created' };
   }
   const reason = typeof answer.message === 'string' ? answer.message : 'no reason given';
   if (answer.code === 'ARTIFACT_CONFLICT') throw conflict('other');
   throw new OperatorError(
     'UPLOAD_REFUSED',
-    `config server ${server} refused the upload of ${target} version ${version} (${response.status}${typeof answer.code === 'string' ? ` ${answer.code}` : ''}): ${reason}`,
-    { server, status: response.status },
+    `config server ${server} refused the upload of ${target} version ${version} (${answered.status}${typeof answer.code === 'string' ? ` ${answer.code}` : ''}): ${reason}`,
+    { server, status: answered.status },
   );
+}
+
+/**
+ * PUTs a file with node:http and a piped file stream. Not fetch: undici reads a stream body ahead
+ * of the socket, so a 200 MB upload held about 200 MB of memory; a pipe keeps back-pressure, and
+ * memory stays at a few buffers whatever the size. The answer is read up to httpBodyBytesMax, and
+ * an answer that arrives before the whole body was sent (a refusal) is still returned.
+ */
+function putFile(
+  target: string,
+  file: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  onSent: (bytes: number) => void,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(target);
+    const source = createReadStream(file);
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'PUT', headers });
+    let settled = false;
+    let responded = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      source.destroy();
+      req.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error(`the upload took longer than ${timeoutMs} ms`)), timeoutMs);
+    req.on('response', (res) => {
+      responded = true;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.byteLength;
+        if (size <= httpBodyBytesMax) chunks.push(chunk);
+      });
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        source.destroy();
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', fail);
+    });
+    // A server that refuses early closes while the body is still being sent: its answer counts.
+    req.on('error', (err) => {
+      if (!responded) fail(err);
+    });
+    let sent = 0;
+    source.on('data', (chunk) => {
+      sent += chunk.length;
+      onSent(sent);
+    });
+    source.on('error', fail);
+    source.pipe(req);
+  });
 }
 
 /** The sha256 a config server holds at (target, version), or null when it holds nothing there. */
