@@ -293,6 +293,10 @@ describe('a staged rollout over 100 devices, 10% failing', () => {
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /halted, wave 1 of 3/);
     assert.match(text.stdout, /reason: wave 1 of 3/);
+    // --watch on a settled rollout draws it once and ends (plain lines: the output is a pipe).
+    const watched = await cli(['rollout', 'show', '--dir', dir, '--id', ROLLOUT, '--watch']);
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.equal(watched.stdout, text.stdout);
     // `configchain status` lists it among the rollouts under way, from the chain it verified.
     const status = await cli(['status', '--dir', dir]);
     assert.equal(status.code, 0, status.stderr);
