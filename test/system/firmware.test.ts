@@ -224,6 +224,7 @@ describe('a 200 MB firmware: publish, check before voting, a killed and resumed 
     const file = join(dir, 'firmware.bin');
     const sha256 = writeFirmware(file, SIZE, 0x5eed);
 
+    const publishStarted = Date.now();
     const publishing = cli(['publish', '--dir', dir, '--target', TARGET, '--file', file, '--json']);
     const publishPeak = watchPeak(publishing.child);
     const published = await publishing.done;
@@ -237,6 +238,9 @@ describe('a 200 MB firmware: publish, check before voting, a killed and resumed 
     assert.equal(release.status, 'committed');
     assert.equal(release.sha256, sha256);
     assert.equal(release.size, SIZE);
+    console.log(
+      `publish of ${SIZE} bytes (upload to A and B, checked by 4 validators, committed): ${Date.now() - publishStarted} ms`,
+    );
     const peaks = networkPids(dir).map((p) => ({ what: p.what, bytes: peakRss(p.pid) }));
     peaks.push({ what: 'publish', bytes: publishPeak.peak() });
     console.log(
@@ -290,6 +294,7 @@ describe('a 200 MB firmware: publish, check before voting, a killed and resumed 
     proxy.stallAt = null;
     proxy.bytes = 0;
     proxy.ranges = [];
+    const resumeStarted = Date.now();
     const resuming = cli(['device', '--dir', dir, '--id', DEVICE, '--once', '--json']);
     const devicePeak = watchPeak(resuming.child);
     const second = await resuming.done;
@@ -302,6 +307,12 @@ describe('a 200 MB firmware: publish, check before voting, a killed and resumed 
       report: { status: string };
     };
     assert.equal(result.kind, 'applied', second.stderr);
+    console.log(`resumed device round (second half, hash, apply, report): ${Date.now() - resumeStarted} ms`);
+    // Not a terminal: plain progress lines, one per tenth at most, from the resume point to 100%.
+    const progress = second.stderr.split('\n').filter((l) => /device cam-1: download: \d+% \(/.test(l));
+    assert.ok(progress.length >= 2 && progress.length <= 11, progress.join('\n'));
+    assert.match(progress[0] ?? '', / download: 50% \(100000000 of 200000000 bytes\)$/);
+    assert.match(progress.at(-1) ?? '', / download: 100% \(200000000 of 200000000 bytes\)$/);
     assert.equal(result.sha256, sha256);
     // It resumed: the log says from where, the first Range asks from there, A served only the rest.
     assert.match(second.stderr, new RegExp(`resuming at ${HALF} bytes of ${SIZE}`));

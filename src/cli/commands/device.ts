@@ -66,8 +66,9 @@ export function registerDevice(program: Command): void {
         deviceId: opts.id,
         mode: opts.mode,
         log,
-        // The download's progress joins the log on stderr: a bar on a terminal, else tenths.
-        ...(opts.json === true ? {} : { onProgress: progressCallback('download', process.stderr, log) }),
+        // The download's progress joins the log on stderr (a bar on a terminal, else tenths), with
+        // or without --json, which only shapes the result on stdout.
+        onProgress: progressCallback('download', process.stderr, log),
         ...(opts.hook === undefined ? {} : { hook: opts.hook }),
       } as const;
       try {
