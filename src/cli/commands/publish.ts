@@ -227,8 +227,11 @@ export async function submitAndWait(
   const id = txId(tx);
   const waitMs = operatorCommitWaitMs + extraWaitMs;
   const deadline = Date.now() + waitMs;
+  // The node may hold the answer for waitMs; half the request timeout leaves the rest for the
+  // answer itself, so a slow commit (a large artifact being checked) comes back as pending and
+  // is polled below instead of timing out and being sent to the next validator.
   const result = await validators.use(`submitting the ${what}`, (c) =>
-    c.submitTx(tx, Math.min(txWaitMsMax, operatorCommitWaitMs)),
+    c.submitTx(tx, Math.min(txWaitMsMax, operatorCommitWaitMs, Math.floor(operatorRequestTimeoutMs / 2))),
   );
   if (result.status === 'rejected') {
     throw new OperatorError(
