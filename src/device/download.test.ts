@@ -23,6 +23,7 @@ type Mode =
   | 'overlong-206'
   | 'other-bytes'
   | 'short'
+  | 'dribble'
   | { readonly dropAfter: number };
 
 /** A config server's artifact route with switchable misbehaviour and a count of the bytes it sent. */
@@ -72,6 +73,14 @@ before(async () => {
       bytesServed += part.byteLength;
       res.write(part, () => res.destroy());
       return;
+    }
+    if (mode === 'dribble') {
+      // The right range announced, one byte sent: progress too slow to ever finish.
+      res.writeHead(206, {
+        'content-range': `bytes ${start}-${end}/${content.byteLength}`,
+        'content-length': 1,
+      });
+      return send(content.subarray(start, start + 1));
     }
     const slice = content.subarray(start, end + 1);
     served += slice.byteLength;
@@ -193,6 +202,16 @@ describe('downloadResumable', () => {
     const short = await run();
     assert.equal(short.download.size, SIZE - 10);
     assert.equal(short.download.exceeded, false);
+  });
+
+  it('gives up (keeping what arrived) on a server that sends a byte per request', async () => {
+    mode = 'dribble';
+    await assert.rejects(
+      run(),
+      (e: unknown) => e instanceof DeviceHttpError && /in 28 requests/.test(e.message),
+    );
+    assert.equal(ranges.length, 2 * (SIZE / CHUNK) + 8);
+    assert.equal(statSync(partialPath(dir, sha256)).size, ranges.length);
   });
 
   it('discards a partial file larger than the release and partial files of other releases', async () => {

@@ -17,9 +17,11 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync 
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  artifactTransferBytesPerSecondMin,
   deviceAnswerBytesMax,
   deviceDownloadChunkBytes,
   deviceDownloadChunkTimeoutMs,
+  deviceDownloadTimeoutMs,
 } from '../constants.ts';
 import { type Hash32Hex, isHash32Hex } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
@@ -37,6 +39,11 @@ export interface ResumableDownloadOptions {
   readonly chunkBytes?: number;
   /** Each chunk request must finish within this; deviceDownloadChunkTimeoutMs by default. */
   readonly chunkTimeoutMs?: number;
+  /**
+   * The whole call must finish within this; by default deviceDownloadTimeoutMs plus the size at
+   * artifactTransferBytesPerSecondMin. Past it the partial file is kept for the next round.
+   */
+  readonly timeoutMs?: number;
   /** One plain line per notable step (resume, restart). */
   readonly log?: (line: string) => void;
   /** Called as bytes arrive with the bytes held so far and the release's size. */
@@ -115,10 +122,26 @@ async function attempt(
   const resumedAt = held;
   let fetched = 0;
   let versionHeader: number | null = null;
+  // A server that answers each request with a few bytes (or slowly) cannot hold the agent: the
+  // requests and the time of one call are bounded, and what arrived is kept for the next round.
+  const requestsMax = 2 * Math.ceil((size - held) / chunkBytes) + 8;
+  const timeoutMs =
+    options.timeoutMs ??
+    deviceDownloadTimeoutMs + Math.ceil((size / artifactTransferBytesPerSecondMin) * 1000);
+  const deadline = Date.now() + timeoutMs;
+  let requests = 0;
   const handle = await open(path, held > 0 ? 'r+' : 'w', 0o644);
   try {
     options.onProgress?.(held, size);
     while (held < size) {
+      requests++;
+      if (requests > requestsMax || Date.now() > deadline) {
+        throw new DeviceHttpError(
+          'UNREACHABLE',
+          `${url} delivered only ${held} of ${size} bytes in ${requests - 1} requests within ${timeoutMs} ms; the next round resumes from there`,
+          { url },
+        );
+      }
       const end = Math.min(held + chunkBytes, size) - 1;
       const chunk = await fetchChunk(options, handle, digest, held, end);
       fetched += chunk.received;
@@ -134,6 +157,7 @@ async function attempt(
       if (chunk.exceeded)
         return finish(handle, path, digest, size + 1, true, versionHeader, resumedAt, fetched);
       if (chunk.short === true) {
+        held += chunk.received;
         options.log?.(`download: ${url} holds fewer bytes than the release's ${size}`);
         break;
       }
@@ -228,9 +252,13 @@ async function fetchChunk(
     let position: number;
     let cap: number;
     let kind: Chunk['kind'];
+    // A 206 whose artifact ends before the range asked for (its total is its last byte + 1).
+    let endsEarly = false;
     if (response.status === 206) {
       const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get('content-range') ?? '');
-      if (range === null || Number(range[1]) !== start || Number(range[2]) > end) {
+      const last = Number(range?.[2]);
+      endsEarly = range !== null && last < end && Number(range[3]) === last + 1;
+      if (range === null || Number(range[1]) !== start || (last !== end && !endsEarly)) {
         await response.body?.cancel().catch(() => undefined);
         throw new DeviceHttpError(
           'HTTP_STATUS',
@@ -240,7 +268,7 @@ async function fetchChunk(
       }
       kind = 'range';
       position = start;
-      cap = end - start + 1;
+      cap = (endsEarly ? last : end) - start + 1;
     } else if (response.status === 200) {
       kind = 'restarted';
       position = 0;
@@ -284,7 +312,7 @@ async function fetchChunk(
       received += data.byteLength;
       if (kind === 'restarted') options.onProgress?.(received, size);
     }
-    return { kind, received, exceeded: false, versionHeader };
+    return { kind, received, exceeded: false, ...(endsEarly ? { short: true } : {}), versionHeader };
   } finally {
     clearTimeout(timer);
   }
