@@ -306,7 +306,7 @@ describe('a staged rollout over 100 devices, 10% failing', () => {
     );
   });
 
-  it('records resume, abort and rollback as transactions, and a rolled-back device restores release 1', async () => {
+  it('records resume, abort and rollback as transactions (one of two racing controls is rejected), and a rolled-back device restores release 1', async () => {
     const control = async (action: string, seq: number, status: string) => {
       const run = await cli(['rollout', action, '--dir', dir, '--id', ROLLOUT, '--json']);
       assert.equal(run.code, 0, run.stderr);
@@ -324,9 +324,31 @@ describe('a staged rollout over 100 devices, 10% failing', () => {
       assert.equal(entry.status, status);
       return entry;
     };
-    await control('resume', 1, 'running');
+    // Two admins resume at once, both with seq 1: one commits, and the other is rejected with the
+    // reason (a control that crossed another), well before its wait runs out.
+    const race = [admin(0), admin(1)].map((a) =>
+      new ApiClient(net.apiUrl(2), { timeoutMs: 60_000 }).submitTx(
+        signAsAdmin(
+          { type: 'rollout-control', chainId, rolloutId: ROLLOUT, action: 'resume', seq: 1 },
+          a.id,
+          a.privateKey,
+        ),
+        25_000,
+      ),
+    );
+    const started = Date.now();
+    const answers = await Promise.all(race);
+    assert.deepEqual(answers.map((a) => a.status).sort(), ['committed', 'rejected'], JSON.stringify(answers));
+    assert.match(answers.find((a) => a.status === 'rejected')?.reason ?? '', /must carry seq 2, not 1/);
+    assert.ok(
+      Date.now() - started < 20_000,
+      'the loser is rejected when the winner commits, not at the wait limit',
+    );
+    assert.equal((await rolloutOn(3, (r) => r.controlSeq === 1)).status, 'running');
+
     await control('abort', 2, 'aborted');
-    const rolledBack = await control('rollback', 3, 'aborted');
+    await control('resume', 3, 'running');
+    const rolledBack = await control('rollback', 4, 'aborted');
     assert.equal(rolledBack.rollback, true);
 
     const applied = ids.find((id) => waveOfDevice.get(id) === 0 && !failing.has(id)) as string;
