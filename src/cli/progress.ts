@@ -36,7 +36,7 @@ export function startProgress(options: ProgressOptions): Progress {
     const bar = new cliProgress.SingleBar(
       {
         stream: options.stream as NodeJS.WritableStream,
-        format: `${options.label} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB | {eta_formatted}`,
+        format: `${options.label} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB | {duration_formatted}`,
         hideCursor: true,
         clearOnComplete: false,
         fps: 5,
