@@ -12,6 +12,7 @@ import type { Height, TxId } from '../../encoding/brand.ts';
 import { addApproval, LedgerError, parseTransaction, type Transaction } from '../../ledger/index.ts';
 import {
   approveCommand,
+  artifactCheckWaitMs,
   loadAdminKey,
   loadNetworkGenesis,
   OperatorError,
@@ -108,6 +109,7 @@ export async function approve(options: ApproveOptions): Promise<ApproveResult> {
     validators,
     approved,
     `release of ${body.target} version ${body.version}`,
+    artifactCheckWaitMs(body.size),
   );
   rmSync(pendingFile, { force: true });
   print(`  committed in block ${committed.height}, tx ${committed.txId}; removed ${pendingFile}`);

@@ -218,6 +218,14 @@ export interface Committed {
  * OperatorError carrying the ledger's code and reason; a transaction still pending at the deadline
  * becomes one that says how to look it up later.
  */
+/**
+ * Every validator downloads and hashes a release's artifact from its config server before the
+ * release can commit: a large one is given time for that at the slowest transfer rate allowed.
+ */
+export function artifactCheckWaitMs(size: number): number {
+  return Math.ceil((size / artifactTransferBytesPerSecondMin) * 1000);
+}
+
 export async function submitAndWait(
   validators: Validators,
   tx: Transaction,
@@ -455,13 +463,11 @@ export async function publish(options: PublishOptions): Promise<PublishResult> {
     };
   }
 
-  // Every validator downloads and hashes the artifact from its config server before the release
-  // can commit: a large one is given time for that at the slowest transfer rate allowed.
   const committed = await submitAndWait(
     validators,
     tx,
     `release of ${target} version ${version}`,
-    Math.ceil((size / artifactTransferBytesPerSecondMin) * 1000),
+    artifactCheckWaitMs(size),
   );
   print(`  committed in block ${committed.height}, tx ${committed.txId}`);
   return {
