@@ -180,6 +180,8 @@ export const opsRequestTimeoutMs = 10_000;
 export const opsProbeTimeoutMs = 3000;
 /** Devices named one by one in a status or history answer; beyond it only counts are given. */
 export const opsDevicesListedMax = 1000;
+/** Rollouts under way that `status` lists (newest first); `rollout show` lists them all. */
+export const opsStatusRolloutsMax = 20;
 /** Transactions one `configchain audit` lists at most (--limit may ask for fewer). */
 export const opsAuditEntriesMax = 100_000;
 /** Bytes of one configuration content that show and diff read into memory. */

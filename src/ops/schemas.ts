@@ -36,6 +36,63 @@ export const ErrorOutputSchema = Obj({
   }),
 });
 
+/**
+ * `devices list --json`: every device of the registry in the verified state, sorted by id. A bare
+ * array (not wrapped with chainId and verified like the others), because scripts already read it
+ * that way from before the list was verified.
+ */
+export const DevicesOutputSchema = Type.Array(
+  Obj({
+    kind: Type.Literal('device'),
+    deviceId: Type.String(),
+    publicKey: Hex64,
+    group: Type.String(),
+    target: Type.String(),
+    status: Type.Union([Type.Literal('enrolled'), Type.Literal('revoked')]),
+    enrolledAt: Height,
+    lastSeq: Type.Integer({ minimum: 0 }),
+    lastReport: Nullable(
+      Obj({
+        version: Type.Integer(),
+        sha256: Hex64,
+        status: Type.Union([Type.Literal('applied'), Type.Literal('failed'), Type.Literal('mismatch')]),
+        height: Height,
+      }),
+    ),
+  }),
+);
+
+/** A rollout still under way (running, halted, or aborted and resumable), in status --json. */
+export const StatusRolloutSchema = Obj({
+  rolloutId: Type.String(),
+  target: Type.String(),
+  version: Type.Integer(),
+  status: Type.Union([
+    Type.Literal('running'),
+    Type.Literal('halted'),
+    Type.Literal('aborted'),
+    Type.Literal('done'),
+  ]),
+  rollback: Type.Boolean(),
+  reason: Type.String(),
+  maxFailuresPercent: Type.Integer({ minimum: 0 }),
+  /** Counted from 1, as rollout show prints it. */
+  currentWave: Type.Integer({ minimum: 1 }),
+  controlSeq: Type.Integer({ minimum: 0 }),
+  createdAt: Height,
+  waves: Type.Array(
+    Obj({
+      wave: Type.Integer({ minimum: 1 }),
+      upToPercent: Type.Integer(),
+      devices: Type.Integer({ minimum: 0 }),
+      successes: Type.Integer({ minimum: 0 }),
+      failures: Type.Integer({ minimum: 0 }),
+      threshold: Type.Integer({ minimum: 0 }),
+      open: Type.Boolean(),
+    }),
+  ),
+});
+
 export const StatusOutputSchema = Obj({
   chainId: Type.String(),
   node: Type.String({ description: 'the validator the chain was read from' }),
@@ -94,6 +151,8 @@ export const StatusOutputSchema = Obj({
     ),
     devicesOmitted: Type.Integer({ minimum: 0 }),
   }),
+  /** Rollouts under way in the verified state, newest first, at most opsStatusRolloutsMax. */
+  rollouts: Type.Array(StatusRolloutSchema),
 });
 
 export const HistoryOutputSchema = Obj({
@@ -208,6 +267,7 @@ export const VerifyChainOutputSchema = Obj({
   ),
 });
 
+export type DevicesOutput = Static<typeof DevicesOutputSchema>;
 export type StatusOutput = Static<typeof StatusOutputSchema>;
 export type HistoryOutput = Static<typeof HistoryOutputSchema>;
 export type ShowOutput = Static<typeof ShowOutputSchema>;

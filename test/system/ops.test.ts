@@ -1,9 +1,10 @@
 /**
  * Issue 6 acceptance for the operator commands: on a real network of 4 validator processes, each
- * command (status, history, show, diff, audit, export, verify-chain) runs as a real
+ * command (status, history, show, diff, audit, devices list, export, verify-chain) runs as a real
  * `configchain` process; its text output is checked, and its --json output is checked against
  * the schema the command exports (src/ops/schemas.ts). A lying node (an HTTP proxy in front of
- * validator 0 that alters one block) makes `history` fail loudly and name that block.
+ * validator 0 that alters one block) makes `history` fail loudly and name that block, and
+ * `devices list` refuse to print a registry read from it.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TSchema } from 'typebox';
 import Value from 'typebox/value';
-import { loadPrivateKey } from '../../src/crypto/ed25519.ts';
+import { generateKeyPair, loadPrivateKey } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import type { DeviceId, Hash32Hex, TargetName } from '../../src/encoding/brand.ts';
 import { signAsAdmin, signAsDevice, signRelease } from '../../src/ledger/index.ts';
@@ -22,6 +23,7 @@ import type { Transaction } from '../../src/ledger/types.ts';
 import { paths } from '../../src/node/layout.ts';
 import {
   AuditOutputSchema,
+  DevicesOutputSchema,
   DiffOutputSchema,
   ErrorOutputSchema,
   ExportOutputSchema,
@@ -106,7 +108,7 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
   const heights: number[] = [];
 
   /** A release of `default` signed by the two admins the threshold needs, with its content inline. */
-  function release(version: number, bytes: Buffer, mediaType: string): Transaction {
+  function release(version: number, bytes: Buffer, mediaType: string, target = 'default'): Transaction {
     const admins = ['admin-1', 'admin-2'].map((id) => ({
       id,
       privateKey: loadPrivateKey(paths.adminKey(dir, id)).privateKey,
@@ -115,7 +117,7 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
       {
         type: 'release',
         chainId: net.init.genesis.chainId,
-        target: 'default' as TargetName,
+        target: target as TargetName,
         version,
         sha256: sha256Hex(bytes) as Hash32Hex,
         size: bytes.byteLength,
@@ -436,6 +438,84 @@ describe('operator commands on 4 validator processes', { timeout: 300_000 }, () 
       const error = checked<{ error: { code: string; height: number } }>(ErrorOutputSchema, json);
       assert.deepEqual([error.error.code, error.error.height], ['CHAIN_INVALID', releaseHeight]);
     });
+    it('makes devices list fail loudly instead of printing a registry it cannot verify', async () => {
+      const run = await cli(['devices', 'list', '--dir', dir, '--node', proxyUrl, '--json']);
+      assert.equal(run.status, 1, run.stdout + run.stderr);
+      assert.match(run.stderr, /VERIFICATION FAILED/);
+      const error = checked<{ error: { code: string; height: number } }>(ErrorOutputSchema, run);
+      assert.deepEqual([error.error.code, error.error.height], ['CHAIN_INVALID', releaseHeight]);
+    });
+  });
+
+  it('devices list reads the registry from the verified chain; status --json lists rollouts under way', async () => {
+    const [listJson, listText, statusBefore] = await Promise.all([
+      cli(['devices', 'list', '--dir', dir, '--json']),
+      cli(['devices', 'list', '--dir', dir]),
+      cli(['status', '--dir', dir, '--json']),
+    ]);
+    assert.equal(listJson.status, 0, listJson.stderr);
+    const devices = checked<
+      {
+        deviceId: string;
+        status: string;
+        group: string;
+        target: string;
+        lastSeq: number;
+        lastReport: { version: number; status: string } | null;
+      }[]
+    >(DevicesOutputSchema, listJson);
+    assert.deepEqual(
+      devices.map((d) => [d.deviceId, d.status, d.group, d.target, d.lastSeq, d.lastReport?.version]),
+      [['device-1', 'enrolled', 'cameras', 'default', 1, 3]],
+    );
+    assert.equal(listText.status, 0, listText.stderr);
+    assert.match(listText.stdout, /^DEVICE +STATUS +TARGET +GROUP/m);
+    assert.match(listText.stdout, /^device-1 +enrolled +default +cameras +\d+ +v3 applied/m);
+    assert.equal(statusBefore.status, 0, statusBefore.stderr);
+    assert.deepEqual(checked<{ rollouts: unknown[] }>(StatusOutputSchema, statusBefore).rollouts, []);
+
+    // A staged rollout of a group target with one enrolled device that has not reported: it runs.
+    await submit(release(1, Buffer.from('fps = 15\n'), 'text/plain', 'group:cameras'));
+    await submit(
+      signAsAdmin(
+        {
+          type: 'device-enroll',
+          chainId: net.init.genesis.chainId,
+          deviceId: 'device-2' as DeviceId,
+          publicKey: generateKeyPair().publicKeyHex,
+          group: 'cameras',
+          target: 'group:cameras' as TargetName,
+        },
+        'admin-1',
+        loadPrivateKey(paths.adminKey(dir, 'admin-1')).privateKey,
+      ),
+    );
+    const recorded = await cli([
+      'rollout',
+      '--dir',
+      dir,
+      '--target',
+      'group:cameras',
+      '--version',
+      '1',
+      '--waves',
+      '100',
+      '--max-failures',
+      '50%',
+      '--id',
+      'cams-1',
+      '--json',
+    ]);
+    assert.equal(recorded.status, 0, recorded.stderr + recorded.stdout);
+    const statusAfter = await cli(['status', '--dir', dir, '--json', '--node', net.apiUrl(1)]);
+    assert.equal(statusAfter.status, 0, statusAfter.stderr);
+    const status = checked<{
+      rollouts: { rolloutId: string; target: string; version: number; status: string; waves: unknown[] }[];
+    }>(StatusOutputSchema, statusAfter);
+    assert.deepEqual(
+      status.rollouts.map((r) => [r.rolloutId, r.target, r.version, r.status, r.waves.length]),
+      [['cams-1', 'group:cameras', 1, 'running', 1]],
+    );
   });
 
   it('status shows a stopped validator as down, and the rest keep answering', async () => {

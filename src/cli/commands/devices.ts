@@ -5,17 +5,13 @@
  * enroll takes the device's public key from --public-key, or from the device's own folder in the
  * network directory (DIR/devices/<id>/device.key and device.json, as init writes them), creating
  * that folder with a new key when it is missing; device.json then names the enrolled target, so
- * the device agent follows what the ledger says. list reads GET /v1/devices page by page.
+ * the device agent follows what the ledger says. list reads the registry from the chain verified
+ * from genesis (src/ops openChain), so a lying node cannot add, hide or alter a device.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import {
-  deviceGroupLengthMax,
-  deviceIdLengthMax,
-  devicesPageMax,
-  revokeReasonLengthMax,
-} from '../../constants.ts';
+import { deviceGroupLengthMax, deviceIdLengthMax, revokeReasonLengthMax } from '../../constants.ts';
 import { generateKeyPair, loadPrivateKey, publicKeyFromHex, savePrivateKey } from '../../crypto/ed25519.ts';
 import type { DeviceId, Height, PublicKeyHex, TargetName, TxId } from '../../encoding/brand.ts';
 import {
@@ -23,9 +19,20 @@ import {
   type DeviceEntry,
   type DeviceRevokeBody,
   type Genesis,
+  type LedgerState,
   signAsAdmin,
 } from '../../ledger/index.ts';
 import { paths } from '../../node/layout.ts';
+import {
+  addOpsOptions,
+  type CommandResult,
+  type OpsOptions,
+  openChain,
+  processIo,
+  runOps,
+  terminalProgress,
+} from '../../ops/command.ts';
+import type { DevicesOutput } from '../../ops/schemas.ts';
 import {
   adminKeyIds,
   loadAdminKey,
@@ -37,6 +44,7 @@ import {
   Validators,
   writeJsonAtomic,
 } from './publish.ts';
+import { defaultNetworkDir } from './up.ts';
 
 /** The device.json init writes: what the device agent needs to find its target and servers. */
 export interface DeviceFile {
@@ -179,24 +187,27 @@ export async function revokeDevice(options: RevokeOptions): Promise<DeviceTxResu
   return { deviceId, reason: options.reason, txId: committed.txId, height: committed.height };
 }
 
-/** Every device of the registry, read page by page (bounded by `max`). */
-export async function listDevices(
-  dir: string,
-  node: string | undefined,
-  max = 100 * devicesPageMax,
-): Promise<DeviceEntry[]> {
-  const genesis = loadNetworkGenesis(resolve(dir));
-  const validators = new Validators(genesis, node);
+/** Every device of the registry in this (verified) state, sorted by device id. */
+export function devicesOf(state: LedgerState): DeviceEntry[] {
   const devices: DeviceEntry[] = [];
-  const page = (after: string | undefined) =>
-    validators.use('listing devices', (c) => c.devices(after, devicesPageMax));
-  let next = await page(undefined);
-  devices.push(...next.devices);
-  while (next.next !== null && devices.length < max) {
-    next = await page(next.next);
-    devices.push(...next.devices);
-  }
-  return devices;
+  for (const [, entry] of state.entries()) if (entry.kind === 'device') devices.push(entry);
+  return devices.sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+}
+
+/**
+ * `devices list`: the registry as the chain verified from genesis says it is, not as the node
+ * answers GET /v1/devices, so a node cannot hide a revocation or invent a device.
+ */
+export async function listDevices(opts: OpsOptions): Promise<CommandResult> {
+  const { reader } = await openChain(opts, terminalProgress());
+  await reader.sync();
+  const devices = devicesOf(reader.verifier.state);
+  const data: DevicesOutput = devices.map((d) => ({ ...d }));
+  const text =
+    devices.length === 0
+      ? 'No devices are enrolled; enroll one with configchain devices enroll --dir DIR --id ID\n'
+      : `${deviceTable(devices).join('\n')}\n`;
+  return { data, text };
 }
 
 /** The registry as a table: one line per device. */
@@ -371,21 +382,12 @@ export function registerDevices(program: Command): void {
       }),
   );
 
-  common(devices.command('list').description('list the device registry (GET /v1/devices)')).action(
-    (opts: { dir: string; node?: string; json: boolean }) =>
-      runAction('devices list', async () => {
-        const list = await listDevices(opts.dir, opts.node);
-        if (opts.json) {
-          console.log(JSON.stringify(list, null, 2));
-          return;
-        }
-        if (list.length === 0) {
-          console.log(
-            'No devices are enrolled; enroll one with configchain devices enroll --dir DIR --id ID',
-          );
-          return;
-        }
-        for (const line of deviceTable(list)) console.log(line);
-      }),
-  );
+  addOpsOptions(
+    devices
+      .command('list')
+      .description('list the device registry, read from the chain verified against genesis'),
+    defaultNetworkDir,
+  ).action(async (opts: OpsOptions) => {
+    process.exitCode = await runOps('devices list', processIo, opts.json, () => listDevices(opts));
+  });
 }

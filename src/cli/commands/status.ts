@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { newestRollouts } from '../../api/rollouts.ts';
 import { faultsTolerated } from '../../consensus/certificate.ts';
-import { opsProbeTimeoutMs } from '../../constants.ts';
+import { opsProbeTimeoutMs, opsStatusRolloutsMax } from '../../constants.ts';
 import { rolloutCounting } from '../../ledger/rollout.ts';
 import { causeOf, fetchJson } from '../../ops/chain-reader.ts';
 import {
@@ -24,7 +24,7 @@ import {
 } from '../../ops/command.ts';
 import type { StatusOutput } from '../../ops/schemas.ts';
 import { fleetOf } from '../../ops/views.ts';
-import { rolloutLines } from './rollout.ts';
+import { rolloutLines, rolloutView } from './rollout.ts';
 import { defaultNetworkDir } from './up.ts';
 
 type ValidatorRow = StatusOutput['validators'][number];
@@ -61,6 +61,10 @@ async function status(opts: OpsOptions): Promise<CommandResult> {
   for (const v of up) if (v.view !== null) votes.set(v.view, (votes.get(v.view) ?? 0) + 1);
   const view = [...votes].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? null;
   const heights = up.flatMap((v) => (v.height === null ? [] : [v.height]));
+  // Rollouts still under way (running, halted, or aborted and resumable), from the verified state.
+  const rollouts = newestRollouts(reader.verifier.state.entries(), Number.MAX_SAFE_INTEGER)
+    .filter(rolloutCounting)
+    .slice(0, opsStatusRolloutsMax);
   const data: StatusOutput = {
     chainId: genesis.chainId,
     node: nodeUrl,
@@ -75,11 +79,8 @@ async function status(opts: OpsOptions): Promise<CommandResult> {
     },
     validators,
     fleet: fleetOf(reader.verifier.state) as StatusOutput['fleet'],
+    rollouts: rollouts.map((r) => rolloutView(r) as StatusOutput['rollouts'][number]),
   };
-  // Rollouts still under way (running, halted, or aborted and resumable), from the verified state.
-  const rollouts = newestRollouts(reader.verifier.state.entries(), Number.MAX_SAFE_INTEGER)
-    .filter(rolloutCounting)
-    .slice(0, 20);
   const rolloutText =
     rollouts.length === 0
       ? ''
