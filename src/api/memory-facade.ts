@@ -6,8 +6,10 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { Gauge, Registry } from 'prom-client';
+import { commitPayload, makeCommitCertificate, quorumSize } from '../consensus/certificate.ts';
 import { targetHistoryPageMax } from '../constants.ts';
-import { generateKeyPair, type KeyPair } from '../crypto/ed25519.ts';
+import { Domain } from '../crypto/domains.ts';
+import { generateKeyPair, type KeyPair, sign } from '../crypto/ed25519.ts';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { TargetProof, TxProof } from '../device/contract.ts';
 import type {
@@ -25,6 +27,7 @@ import { assert } from '../errors.ts';
 import {
   blockHash,
   buildBlock,
+  type CommitCertificate,
   checkTransaction,
   type DeviceEntry,
   type Genesis,
@@ -110,6 +113,8 @@ export class MemoryFacade implements NodeFacade {
   behaviour: 'normal' | 'timeout' | 'unavailable' | 'throw' = 'normal';
   ready_: Readiness = { ready: true, reasons: [] };
   private readonly key: KeyObject;
+  /** The first 2f+1 validators' keys: every block this facade commits carries their real certificate. */
+  private readonly quorumKeys: readonly KeyObject[];
   private readonly records: BlockRecord[] = [];
   private readonly byHash = new Map<string, BlockRecord>();
   private readonly txs = new Map<string, TxRecord>();
@@ -131,6 +136,9 @@ export class MemoryFacade implements NodeFacade {
     const key = network.validatorKeys[id];
     assert(key !== undefined, 'the facade runs as a validator of the network');
     this.key = key.privateKey;
+    this.quorumKeys = network.validatorKeys
+      .slice(0, quorumSize(network.genesis.validators.length))
+      .map((k) => k.privateKey);
     this.clockMs = network.genesis.genesisTimeMs;
     this.metrics = new Registry();
     this.heightGauge = new Gauge({
@@ -337,18 +345,31 @@ export class MemoryFacade implements NodeFacade {
     });
     assert(built.block.txs.length === 1, 'a transaction that checked out is included');
     this.state = built.state;
-    const record = this.append(built.block, {
-      height: built.block.header.height,
-      view: 0 as View,
-      blockHash: blockHash(built.block.header),
-      signatures: [],
-    });
+    const record = this.append(
+      built.block,
+      this.certify(built.block.header.height, blockHash(built.block.header)),
+    );
     return {
       status: 'committed',
       txId: check.txId,
       height: built.block.header.height,
       blockHash: record.hash,
     };
+  }
+
+  /** A real commit certificate, so readers that verify (devices, the operator's commands) accept it. */
+  private certify(height: Height, hash: BlockHash): CommitCertificate {
+    const view = 0 as View;
+    const payload = commitPayload(this.genesis.chainId, view, height, hash);
+    return makeCommitCertificate(
+      height,
+      view,
+      hash,
+      this.quorumKeys.map((key, i) => ({
+        validator: i as ValidatorId,
+        signature: sign(Domain.pbftCommit, payload, key),
+      })),
+    );
   }
 
   private append(block: BlockRecord['block'], certificate: BlockRecord['certificate']): BlockRecord {

@@ -10,7 +10,8 @@
  *   configchain rollout show --id ID [--watch]
  *       the waves with their devices, successes and failures, the status and the reason; --watch
  *       redraws in place on a terminal (plain lines when the output is not one) until the rollout
- *       is done, halted or aborted, or Ctrl-C.
+ *       is done, halted or aborted, or Ctrl-C. It reads the rollout from the chain verified from
+ *       genesis (src/ops openChain), not from the node's say-so; each redraw verifies the new blocks.
  *
  * The ledger does the rest (src/ledger/rollout.ts): devices fall into waves by a hash of their id,
  * a wave opens when the previous one has enough successes, a wave with too many failures halts
@@ -20,10 +21,12 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiRequestError } from '../../api/client.ts';
-import { rolloutIdLengthMax, rolloutWavesMax } from '../../constants.ts';
+import { newestRollouts } from '../../api/rollouts.ts';
+import { rolloutIdLengthMax, rolloutsPageMax, rolloutWavesMax } from '../../constants.ts';
 import type { Height, TargetName, TxId } from '../../encoding/brand.ts';
 import {
   type Genesis,
+  type LedgerState,
   type RolloutBody,
   type RolloutControlBody,
   type RolloutEntry,
@@ -32,6 +35,7 @@ import {
 } from '../../ledger/index.ts';
 import { wavesValid, waveThreshold } from '../../ledger/rollout.ts';
 import { paths } from '../../node/layout.ts';
+import { openChain, terminalProgress } from '../../ops/command.ts';
 import {
   adminKeyIds,
   loadAdminKey,
@@ -312,13 +316,32 @@ export interface ShowOptions {
   readonly signal?: AbortSignal;
 }
 
-/** `rollout show`: one rollout (or every rollout without --id), once or watched. */
+/** The rollout in a verified state; a missing rollout is an operator error. */
+export function verifiedRollout(state: LedgerState, id: string): RolloutEntry {
+  const entry = state.rollout(id);
+  if (entry === undefined) {
+    throw new OperatorError(
+      'ROLLOUT_NOT_FOUND',
+      `there is no rollout "${id}" on the verified chain; configchain rollout show --dir DIR lists the rollouts`,
+      { rolloutId: id },
+    );
+  }
+  return entry;
+}
+
+/**
+ * `rollout show`: one rollout (or every rollout without --id), once or watched, read from the
+ * chain verified from genesis; a node serving a block that does not verify makes it fail.
+ */
 export async function showRollout(options: ShowOptions): Promise<void> {
-  const genesis = loadNetworkGenesis(resolve(options.dir));
-  const validators = new Validators(genesis, options.node);
+  const { reader } = await openChain(
+    { dir: options.dir, node: options.node, json: options.json },
+    options.watch ? undefined : terminalProgress(),
+  );
   const write = (line: string) => options.out.write(`${line}\n`);
+  await reader.sync();
   if (options.id === undefined) {
-    const all = await validators.use('listing rollouts', (c) => c.rollouts());
+    const all = newestRollouts(reader.verifier.state.entries(), rolloutsPageMax);
     if (options.json) {
       write(JSON.stringify(all.map(rolloutView), null, 2));
       return;
@@ -329,7 +352,7 @@ export async function showRollout(options: ShowOptions): Promise<void> {
     return;
   }
   const id = checkRolloutId(options.id);
-  let entry = await readRollout(validators, id);
+  let entry = verifiedRollout(reader.verifier.state, id);
   if (!options.watch) {
     if (options.json) write(JSON.stringify(rolloutView(entry), null, 2));
     else for (const line of rolloutLines(entry)) write(line);
@@ -364,7 +387,9 @@ export async function showRollout(options: ShowOptions): Promise<void> {
       );
     });
     if (stopped()) return;
-    entry = await readRollout(validators, id);
+    // Only the blocks added since the last redraw are fetched and verified.
+    await reader.sync();
+    entry = verifiedRollout(reader.verifier.state, id);
   }
 }
 
