@@ -4,15 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Domain } from './domains.ts';
-import {
-  generateKeyPair,
-  loadPrivateKey,
-  publicKeyFromHex,
-  savePrivateKey,
-  sign,
-  verify,
-  verifyAsync,
-} from './ed25519.ts';
+import { generateKeyPair, publicKeyFromHex, sign, verify, verifyAsync } from './ed25519.ts';
+import { loadPrivateKey, savePrivateKey } from './keyfile.ts';
 
 describe('ed25519 with domain separation', () => {
   const keys = generateKeyPair();

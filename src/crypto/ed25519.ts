@@ -3,15 +3,12 @@
  * KeyObjects are created once per key and reused: creating one costs more than a signature.
  */
 import {
-  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   type KeyObject,
   sign as nodeSign,
   verify as nodeVerify,
 } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { PublicKeyHex, SignatureHex } from '../encoding/brand.ts';
 import { fromHex, toHex } from '../encoding/bytes.ts';
 import { canonicalBytes } from '../encoding/canonical.ts';
@@ -88,32 +85,4 @@ export function verifyAsync(
   return new Promise((resolve) => {
     nodeVerify(null, data, publicKey, sig, (err, ok) => resolve(err === null && ok));
   });
-}
-
-/** Writes a private key as PKCS#8 PEM readable by its owner only (mode 0600). */
-export function savePrivateKey(path: string, key: KeyObject): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const pem = key.export({ format: 'pem', type: 'pkcs8' });
-  writeFileSync(path, pem, { mode: 0o600, flag: 'wx' });
-  chmodSync(path, 0o600);
-}
-
-export class KeyFileError extends Error {
-  readonly code = 'KEY_FILE';
-}
-
-/** Loads a private key saved by savePrivateKey, refusing files that others can read. */
-export function loadPrivateKey(path: string): KeyPair {
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new KeyFileError(
-      `private key ${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`,
-    );
-  }
-  const privateKey = createPrivateKey(readFileSync(path));
-  if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new KeyFileError(`${path} holds a ${privateKey.asymmetricKeyType} key, not Ed25519`);
-  }
-  const publicKey = createPublicKey(privateKey);
-  return { privateKey, publicKey, publicKeyHex: publicKeyToHex(publicKey) };
 }

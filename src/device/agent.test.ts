@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { deviceBackoffMsMax, deviceBackoffMsMin } from '../constants.ts';
-import { generateKeyPair, savePrivateKey } from '../crypto/ed25519.ts';
+import { generateKeyPair } from '../crypto/ed25519.ts';
 import { sha256Hex } from '../crypto/hash.ts';
+import { savePrivateKey } from '../crypto/keyfile.ts';
 import type { DeviceReportBody, Transaction } from '../ledger/types.ts';
 import { paths } from '../node/layout.ts';
 import {

@@ -42,7 +42,7 @@ import {
   deviceStateBytesMax,
   reportDetailLengthMax,
 } from '../constants.ts';
-import { loadPrivateKey } from '../crypto/ed25519.ts';
+import { loadPrivateKey } from '../crypto/keyfile.ts';
 import type { DeviceId, Hash32Hex, TargetName } from '../encoding/brand.ts';
 import { isHash32Hex } from '../encoding/brand.ts';
 import { ConfigChainError } from '../errors.ts';

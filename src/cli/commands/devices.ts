@@ -12,7 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { deviceGroupLengthMax, deviceIdLengthMax, revokeReasonLengthMax } from '../../constants.ts';
-import { generateKeyPair, loadPrivateKey, publicKeyFromHex, savePrivateKey } from '../../crypto/ed25519.ts';
+import { generateKeyPair, publicKeyFromHex } from '../../crypto/ed25519.ts';
+import { loadPrivateKey, savePrivateKey } from '../../crypto/keyfile.ts';
 import type { DeviceId, Height, PublicKeyHex, TargetName, TxId } from '../../encoding/brand.ts';
 import {
   type DeviceEnrollBody,

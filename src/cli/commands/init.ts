@@ -15,7 +15,8 @@ import {
   validateHashTimeoutMs,
   validatorsMax,
 } from '../../constants.ts';
-import { generateKeyPair, savePrivateKey } from '../../crypto/ed25519.ts';
+import { generateKeyPair } from '../../crypto/ed25519.ts';
+import { savePrivateKey } from '../../crypto/keyfile.ts';
 import type { PublicKeyHex, ValidatorId } from '../../encoding/brand.ts';
 import { ConfigChainError } from '../../errors.ts';
 import type { Genesis } from '../../ledger/types.ts';

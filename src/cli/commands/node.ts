@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
-import { KeyFileError } from '../../crypto/ed25519.ts';
+import { KeyFileError } from '../../crypto/keyfile.ts';
 import { ConfigChainError } from '../../errors.ts';
 import { loadNetworkFile, paths } from '../../node/layout.ts';
 import { startNode } from '../../node/start.ts';

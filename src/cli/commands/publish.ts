@@ -41,7 +41,7 @@ import {
   targetNameLengthMax,
   txWaitMsMax,
 } from '../../constants.ts';
-import { KeyFileError, loadPrivateKey } from '../../crypto/ed25519.ts';
+import { KeyFileError, loadPrivateKey } from '../../crypto/keyfile.ts';
 import type { Hash32Hex, Height, TargetName, TxId } from '../../encoding/brand.ts';
 import { ConfigChainError } from '../../errors.ts';
 import {
