@@ -32,7 +32,8 @@ const WAVE_TAG = Buffer.from('configchain/v1/rollout-wave\u0000');
  */
 export function waveBucket(deviceId: string, rolloutId: string): number {
   const digest = sha256(Buffer.concat([WAVE_TAG, canonicalBytes({ deviceId, rolloutId })]));
-  // 48 bits keep the product below 2^53, so the integer arithmetic is exact.
+  // Exact in doubles although x * 100 can exceed 2^53 (x, the 48-bit prefix, is below 2^48):
+  // x * 100 = (x * 25) * 2^2 with x * 25 < 2^53, so it is representable; / 2^48 shifts the exponent.
   const bucket = Math.floor((digest.readUIntBE(0, 6) * 100) / 2 ** 48);
   assert(bucket >= 0 && bucket < 100, 'a wave bucket is in [0, 100)');
   return bucket;

@@ -18,7 +18,8 @@ export async function waveBucket(deviceId: string, rolloutId: string): Promise<n
   const digest = await sha256(data);
   let x = 0;
   for (let i = 0; i < 6; i++) x = x * 256 + (digest[i] ?? 0);
-  // The same floating-point operations as the ledger, so every engine lands on the same bucket.
+  // The same operations as the ledger, and exact (x * 100 = (x * 25) * 4 with x * 25 < 2^53), so
+  // every engine lands on the same bucket.
   return Math.floor((x * 100) / 2 ** 48);
 }
 
