@@ -34,17 +34,12 @@ export interface RouteDef {
    * 'text' routes answer text/plain (the article's /validateHash, /metrics); 'bytes' routes answer
    * stored content with its own media type; 'event-stream' is server-sent events (GET /v1/events).
    */
-  readonly produces: 'json' | 'text' | 'html' | 'bytes' | 'event-stream';
+  readonly produces: 'json' | 'text' | 'bytes' | 'event-stream';
   /**
    * Error statuses the route may answer with the JSON error body (documented in OpenAPI). The typed
    * client throws ApiRequestError for them, carrying the stable code (e.g. DEVICE_FORBIDDEN).
    */
   readonly errors?: readonly number[];
-  /**
-   * False when the handler checks the body itself, because the article's wire format needs its
-   * own exact error texts (POST /validateHash). The schema then only documents the body.
-   */
-  readonly validateBody: boolean;
 }
 
 // Shared schemas --------------------------------------------------------------------------------
@@ -300,13 +295,14 @@ export const routes = {
     summary:
       "The article's flow: is this configuration hash valid? Answers exactly one of the article's plain-text strings.",
     tags: ['article'],
+    // Documentation only: the server checks this body itself, to answer with the article's exact
+    // error texts (see validateHashHandler in server.ts).
     body: Type.Object({
       hash: Type.String({ description: 'hex SHA-256 of the downloaded configuration' }),
       target: Type.Optional(Type.String({ description: 'configuration target; default "default"' })),
     }),
     responses: { 200: Text, 400: Text, 401: Text, 403: Text, 503: Text },
     produces: 'text',
-    validateBody: false,
   },
   chain: {
     method: 'GET',
@@ -322,7 +318,6 @@ export const routes = {
       }),
     },
     produces: 'json',
-    validateBody: true,
   },
   nodes: {
     method: 'GET',
@@ -331,7 +326,6 @@ export const routes = {
     tags: ['article'],
     responses: { 200: Type.Object({ message: Type.String(), nodes: Type.Array(Type.String()) }) },
     produces: 'json',
-    validateBody: true,
   },
   registerNodes: {
     method: 'POST',
@@ -345,7 +339,6 @@ export const routes = {
       400: CompatMessage,
     },
     produces: 'json',
-    validateBody: true,
   },
   submitTx: {
     method: 'POST',
@@ -359,7 +352,6 @@ export const routes = {
     }),
     responses: { 200: SubmitResultSchema, 202: SubmitResultSchema, 422: SubmitResultSchema },
     produces: 'json',
-    validateBody: true,
   },
   blocks: {
     method: 'GET',
@@ -374,7 +366,6 @@ export const routes = {
       200: Type.Object({ tipHeight: HeightSchema, blocks: Type.Array(BlockRecordSchema) }),
     },
     produces: 'json',
-    validateBody: true,
   },
   blockByHeight: {
     method: 'GET',
@@ -384,7 +375,6 @@ export const routes = {
     params: Type.Object({ height: HeightSchema }),
     responses: { 200: BlockRecordSchema },
     produces: 'json',
-    validateBody: true,
   },
   blockByHash: {
     method: 'GET',
@@ -394,7 +384,6 @@ export const routes = {
     params: Type.Object({ hash: Hex64 }),
     responses: { 200: BlockRecordSchema },
     produces: 'json',
-    validateBody: true,
   },
   tx: {
     method: 'GET',
@@ -412,7 +401,6 @@ export const routes = {
       }),
     },
     produces: 'json',
-    validateBody: true,
   },
   target: {
     method: 'GET',
@@ -422,7 +410,6 @@ export const routes = {
     params: Type.Object({ target: TargetParam }),
     responses: { 200: TargetEntrySchema },
     produces: 'json',
-    validateBody: true,
   },
   targetHistory: {
     method: 'GET',
@@ -441,7 +428,6 @@ export const routes = {
       }),
     },
     produces: 'json',
-    validateBody: true,
   },
   targetProof: {
     method: 'GET',
@@ -453,7 +439,6 @@ export const routes = {
     responses: { 200: TargetProofSchema },
     errors: [401, 403, 503],
     produces: 'json',
-    validateBody: true,
   },
   txProof: {
     method: 'GET',
@@ -465,7 +450,6 @@ export const routes = {
     responses: { 200: TxProofSchema },
     errors: [404],
     produces: 'json',
-    validateBody: true,
   },
   devices: {
     method: 'GET',
@@ -485,7 +469,6 @@ export const routes = {
       }),
     },
     produces: 'json',
-    validateBody: true,
   },
   device: {
     method: 'GET',
@@ -496,7 +479,6 @@ export const routes = {
     responses: { 200: DeviceEntrySchema },
     errors: [404],
     produces: 'json',
-    validateBody: true,
   },
   rollouts: {
     method: 'GET',
@@ -506,7 +488,6 @@ export const routes = {
     query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: rolloutsPageMax })) }),
     responses: { 200: Type.Object({ rollouts: Type.Array(RolloutEntrySchema) }) },
     produces: 'json',
-    validateBody: true,
   },
   rollout: {
     method: 'GET',
@@ -518,7 +499,6 @@ export const routes = {
     responses: { 200: RolloutEntrySchema },
     errors: [404],
     produces: 'json',
-    validateBody: true,
   },
   content: {
     method: 'GET',
@@ -530,7 +510,6 @@ export const routes = {
     responses: { 200: Text },
     errors: [404],
     produces: 'bytes',
-    validateBody: true,
   },
   versionContent: {
     method: 'GET',
@@ -541,7 +520,6 @@ export const routes = {
     responses: { 200: Text },
     errors: [404],
     produces: 'bytes',
-    validateBody: true,
   },
   events: {
     method: 'GET',
@@ -552,7 +530,6 @@ export const routes = {
     responses: { 200: Text },
     errors: [503],
     produces: 'event-stream',
-    validateBody: true,
   },
   validators: {
     method: 'GET',
@@ -561,7 +538,6 @@ export const routes = {
     tags: ['v1'],
     responses: { 200: Type.Object({ self: Type.Integer(), validators: Type.Array(ValidatorViewSchema) }) },
     produces: 'json',
-    validateBody: true,
   },
   status: {
     method: 'GET',
@@ -570,7 +546,6 @@ export const routes = {
     tags: ['v1'],
     responses: { 200: StatusSchema },
     produces: 'json',
-    validateBody: true,
   },
   health: {
     method: 'GET',
@@ -579,7 +554,6 @@ export const routes = {
     tags: ['ops'],
     responses: { 200: Type.Object({ status: Type.Literal('ok') }) },
     produces: 'json',
-    validateBody: true,
   },
   ready: {
     method: 'GET',
@@ -591,7 +565,6 @@ export const routes = {
       503: Type.Object({ ready: Type.Boolean(), reasons: Type.Array(Type.String()) }),
     },
     produces: 'json',
-    validateBody: true,
   },
   metrics: {
     method: 'GET',
@@ -600,7 +573,6 @@ export const routes = {
     tags: ['ops'],
     responses: { 200: Text },
     produces: 'text',
-    validateBody: true,
   },
 } as const satisfies Readonly<Record<string, RouteDef>>;
 
