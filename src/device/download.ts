@@ -25,7 +25,15 @@ import {
 } from '../constants.ts';
 import { type Hash32Hex, isHash32Hex } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
-import { DeviceHttpError, type Download } from './http.ts';
+import {
+  causeOf,
+  DeviceHttpError,
+  type Download,
+  readCapped,
+  readTextBounded,
+  statusError,
+  versionHeaderOf,
+} from './http.ts';
 
 export interface ResumableDownloadOptions {
   /** The artifact's URL on the config server (GET /v1/artifacts/<sha256>). */
@@ -247,8 +255,7 @@ async function fetchChunk(
     } catch (error) {
       throw new DeviceHttpError('UNREACHABLE', `GET ${url} failed: ${causeOf(error)}`, { url });
     }
-    const header = Number(response.headers.get('x-configchain-version'));
-    const versionHeader = Number.isSafeInteger(header) && header > 0 ? header : null;
+    const versionHeader = versionHeaderOf(response);
     let position: number;
     let cap: number;
     let kind: Chunk['kind'];
@@ -281,37 +288,16 @@ async function fetchChunk(
       // The server's artifact ends before the release's size: it is not the released artifact.
       return { kind: 'range', received: 0, exceeded: false, short: true, versionHeader };
     } else {
-      const text = await readText(response).catch(() => '');
-      throw new DeviceHttpError('HTTP_STATUS', `${url} answered ${response.status}: ${text.slice(0, 300)}`, {
-        url,
-        status: response.status,
-      });
+      const text = await readTextBounded(response, url, deviceAnswerBytesMax).catch(() => '');
+      throw statusError({ text, url, status: response.status });
     }
     let received = 0;
-    const reader = response.body?.getReader();
-    if (reader === undefined) return { kind, received, exceeded: false, versionHeader };
-    for (;;) {
-      let next: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        next = await reader.read();
-      } catch (error) {
-        throw new DeviceHttpError('UNREACHABLE', `downloading ${url} failed: ${causeOf(error)}`, { url });
-      }
-      if (next.done) break;
-      const data = next.value;
-      if (received + data.byteLength > cap) {
-        // Keep exactly the cap (hashed and written), then hang up on the server.
-        const room = cap - received;
-        await write(handle, digest, data.subarray(0, room), position + received);
-        received += room;
-        controller.abort(new Error('the server sent more bytes than asked for'));
-        await reader.cancel().catch(() => undefined);
-        return { kind, received, exceeded: true, versionHeader };
-      }
+    const body = await readCapped(response, url, cap, controller, async (data) => {
       await write(handle, digest, data, position + received);
       received += data.byteLength;
       if (kind === 'restarted') options.onProgress?.(received, size);
-    }
+    });
+    if (body.exceeded) return { kind, received: body.received, exceeded: true, versionHeader };
     return { kind, received, exceeded: false, ...(endsEarly ? { short: true } : {}), versionHeader };
   } finally {
     clearTimeout(timer);
@@ -325,28 +311,4 @@ async function write(handle: FileHandle, digest: Digest, data: Uint8Array, posit
     written += bytesWritten;
   }
   digest.hash.update(data);
-}
-
-async function readText(response: Response): Promise<string> {
-  const reader = response.body?.getReader();
-  if (reader === undefined) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > deviceAnswerBytesMax) {
-      await reader.cancel();
-      break;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function causeOf(error: unknown): string {
-  const e = error as { message?: string; cause?: { code?: string; message?: string } };
-  const cause = e.cause?.code ?? e.cause?.message;
-  return cause === undefined ? String(e.message ?? error) : `${e.message ?? 'error'} (${cause})`;
 }

@@ -125,13 +125,13 @@ async function request(
   return { status: response.status, text, contentType: response.headers.get('content-type') ?? '', url };
 }
 
-function causeOf(error: unknown): string {
+export function causeOf(error: unknown): string {
   const e = error as { message?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause?.code ?? e.cause?.message;
   return cause === undefined ? String(e.message ?? error) : `${e.message ?? 'error'} (${cause})`;
 }
 
-async function readTextBounded(response: Response, url: string, bytesMax: number): Promise<string> {
+export async function readTextBounded(response: Response, url: string, bytesMax: number): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = response.body?.getReader();
@@ -173,7 +173,7 @@ function parseJson(answer: { text: string; url: string; status: number }): unkno
   }
 }
 
-function statusError(answer: { text: string; url: string; status: number }): DeviceHttpError {
+export function statusError(answer: { text: string; url: string; status: number }): DeviceHttpError {
   let serverCode: string | undefined;
   let message = answer.text.slice(0, 300);
   try {
@@ -257,6 +257,48 @@ async function validateHash(
   return { status: answer.status, text: answer.text };
 }
 
+/** x-configchain-version of a config server answer, when it is a positive integer (a label only). */
+export function versionHeaderOf(response: Response): number | null {
+  const header = Number(response.headers.get('x-configchain-version'));
+  return Number.isSafeInteger(header) && header > 0 ? header : null;
+}
+
+/**
+ * Passes a response's body to `write` chunk by chunk, at most `cap` bytes: past the cap it keeps
+ * exactly the cap, aborts the request and returns exceeded, so an endless server costs one chunk.
+ * Shared by the plain download below and the resumable one of download.ts.
+ */
+export async function readCapped(
+  response: Response,
+  url: string,
+  cap: number,
+  controller: AbortController,
+  write: (data: Uint8Array) => Promise<void>,
+): Promise<{ readonly received: number; readonly exceeded: boolean }> {
+  let received = 0;
+  const reader = response.body?.getReader();
+  if (reader === undefined) return { received, exceeded: false };
+  for (;;) {
+    let next: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      next = await reader.read();
+    } catch (error) {
+      throw new DeviceHttpError('UNREACHABLE', `downloading ${url} failed: ${causeOf(error)}`, { url });
+    }
+    if (next.done) return { received, exceeded: false };
+    const data = next.value;
+    if (received + data.byteLength > cap) {
+      const room = cap - received;
+      if (room > 0) await write(data.subarray(0, room));
+      controller.abort(new Error('the server sent more bytes than asked for'));
+      await reader.cancel().catch(() => undefined);
+      return { received: cap, exceeded: true };
+    }
+    await write(data);
+    received += data.byteLength;
+  }
+}
+
 /**
  * Streams `url` into the sink, hashing as it goes, and aborts as soon as more than bytesMax bytes
  * arrive: a server that sends endless data costs at most bytesMax bytes plus one chunk of reading.
@@ -283,38 +325,14 @@ async function download(
       const text = await readTextBounded(response, url, deviceAnswerBytesMax).catch(() => '');
       throw statusError({ text, url, status: response.status });
     }
-    const header = Number(response.headers.get('x-configchain-version'));
-    const versionHeader = Number.isSafeInteger(header) && header > 0 ? header : null;
+    const versionHeader = versionHeaderOf(response);
     const hash = createHash('sha256');
-    let size = 0;
-    const reader = response.body?.getReader();
-    if (reader !== undefined) {
-      for (;;) {
-        let next: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          next = await reader.read();
-        } catch (error) {
-          throw new DeviceHttpError('UNREACHABLE', `downloading ${url} failed: ${causeOf(error)}`, { url });
-        }
-        if (next.done) break;
-        const chunk = next.value;
-        if (size + chunk.byteLength > bytesMax) {
-          // Keep exactly bytesMax bytes (hashed and written), then hang up on the server.
-          const room = bytesMax - size;
-          if (room > 0) {
-            hash.update(chunk.subarray(0, room));
-            await sink(chunk.subarray(0, room));
-          }
-          controller.abort(new Error('the server sent more bytes than the release size'));
-          await reader.cancel().catch(() => undefined);
-          return { sha256: hash.digest('hex'), size: bytesMax + 1, exceeded: true, versionHeader };
-        }
-        size += chunk.byteLength;
-        hash.update(chunk);
-        await sink(chunk);
-      }
-    }
-    return { sha256: hash.digest('hex'), size, exceeded: false, versionHeader };
+    const body = await readCapped(response, url, bytesMax, controller, async (chunk) => {
+      hash.update(chunk);
+      await sink(chunk);
+    });
+    const size = body.exceeded ? bytesMax + 1 : body.received;
+    return { sha256: hash.digest('hex'), size, exceeded: body.exceeded, versionHeader };
   } finally {
     clearTimeout(timer);
   }
