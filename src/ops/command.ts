@@ -189,22 +189,32 @@ export async function runOps(
     else io.stdout.write(result.text);
     return result.status ?? 0;
   } catch (error) {
-    if (!(error instanceof ConfigChainError)) throw error;
-    const height = error instanceof ChainCheckError ? error.height : null;
-    const failed = isVerificationFailure(error.code);
-    const headline =
-      error instanceof ChainCheckError
-        ? `VERIFICATION FAILED: ${error.message}. Do not trust this node's answers; read from another validator (--node) and investigate this one.`
-        : failed
-          ? `VERIFICATION FAILED: ${error.message}`
-          : error.message;
-    io.stderr.write(`configchain ${name}: ${headline}\n`);
-    if (json) {
-      const output: ErrorOutput = { error: { code: error.code, message: error.message, height } };
-      io.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
-    }
-    return failed ? 1 : 2;
+    return reportOpsError(name, io, json, error);
   }
+}
+
+/**
+ * Prints an operating error of a chain-reading command (and with --json its ErrorOutput) and
+ * returns the exit status: 1 when something did not verify, 2 when the command could not check.
+ * For commands that write their output as they go (rollout show --watch) and so cannot return one
+ * CommandResult; anything but a ConfigChainError is a bug and is thrown on.
+ */
+export function reportOpsError(name: string, io: OpsIo, json: boolean, error: unknown): number {
+  if (!(error instanceof ConfigChainError)) throw error;
+  const height = error instanceof ChainCheckError ? error.height : null;
+  const failed = isVerificationFailure(error.code);
+  const headline =
+    error instanceof ChainCheckError
+      ? `VERIFICATION FAILED: ${error.message}. Do not trust this node's answers; read from another validator (--node) and investigate this one.`
+      : failed
+        ? `VERIFICATION FAILED: ${error.message}`
+        : error.message;
+  io.stderr.write(`configchain ${name}: ${headline}\n`);
+  if (json) {
+    const output: ErrorOutput = { error: { code: error.code, message: error.message, height } };
+    io.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+  }
+  return failed ? 1 : 2;
 }
 
 /** Parses a non-negative integer option, or says what is wrong with it. */

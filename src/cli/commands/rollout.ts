@@ -35,7 +35,14 @@ import {
 } from '../../ledger/index.ts';
 import { wavesValid, waveThreshold } from '../../ledger/rollout.ts';
 import { paths } from '../../node/layout.ts';
-import { openChain, terminalProgress } from '../../ops/command.ts';
+import {
+  addOpsOptions,
+  type OpsOptions,
+  openChain,
+  processIo,
+  reportOpsError,
+  terminalProgress,
+} from '../../ops/command.ts';
 import {
   adminKeyIds,
   loadAdminKey,
@@ -308,6 +315,8 @@ export function rolloutSettled(entry: RolloutEntry): boolean {
 
 export interface ShowOptions {
   readonly dir: string;
+  /** A genesis file to trust instead of DIR/genesis.json. */
+  readonly genesis?: string;
   readonly id?: string;
   readonly node?: string;
   readonly watch: boolean;
@@ -335,7 +344,7 @@ export function verifiedRollout(state: LedgerState, id: string): RolloutEntry {
  */
 export async function showRollout(options: ShowOptions): Promise<void> {
   const { reader } = await openChain(
-    { dir: options.dir, node: options.node, json: options.json },
+    { dir: options.dir, genesis: options.genesis, node: options.node, json: options.json },
     options.watch ? undefined : terminalProgress(),
   );
   const write = (line: string) => options.out.write(`${line}\n`);
@@ -528,34 +537,36 @@ export function registerRollout(program: Command): void {
       );
   }
 
-  rollout
-    .command('show')
-    .description(
-      'the waves of a rollout (devices, successes, failures), its status and reason; every rollout without --id',
-    )
-    .option('--id <id>', 'the rollout id')
-    .option('--watch', 'redraw live until the rollout is done, halted or aborted (Ctrl-C stops)', false)
-    .option('--dir <dir>', 'the network directory (its genesis.json)', defaultNetworkDir)
-    .option('--node <url>', 'a validator API URL; default: every validator of genesis, in turn')
-    .option('--json', 'print JSON only (one object per line with --watch)', false)
-    .action((opts: CommonOpts & { id?: string; watch: boolean }) =>
-      runAction('rollout show', async () => {
-        const stop = new AbortController();
-        const onInt = () => stop.abort();
-        process.once('SIGINT', onInt);
-        try {
-          await showRollout({
-            dir: opts.dir,
-            ...(opts.id !== undefined ? { id: opts.id } : {}),
-            ...(opts.node !== undefined ? { node: opts.node } : {}),
-            watch: opts.watch,
-            json: opts.json,
-            out: process.stdout,
-            signal: stop.signal,
-          });
-        } finally {
-          process.removeListener('SIGINT', onInt);
-        }
-      }),
-    );
+  addOpsOptions(
+    rollout
+      .command('show')
+      .description(
+        'the waves of a rollout (devices, successes, failures), its status and reason; every rollout without --id',
+      )
+      .option('--id <id>', 'the rollout id')
+      .option('--watch', 'redraw live until the rollout is done, halted or aborted (Ctrl-C stops)', false),
+    defaultNetworkDir,
+  ).action(async (opts: OpsOptions & { id?: string; watch: boolean }) => {
+    // A chain-reading command like status or history: their exit statuses, and their advice when
+    // a block does not verify.
+    const stop = new AbortController();
+    const onInt = () => stop.abort();
+    process.once('SIGINT', onInt);
+    try {
+      await showRollout({
+        dir: opts.dir,
+        ...(opts.genesis !== undefined ? { genesis: opts.genesis } : {}),
+        ...(opts.id !== undefined ? { id: opts.id } : {}),
+        ...(opts.node !== undefined ? { node: opts.node } : {}),
+        watch: opts.watch,
+        json: opts.json,
+        out: process.stdout,
+        signal: stop.signal,
+      });
+    } catch (error) {
+      process.exitCode = reportOpsError('rollout show', processIo, opts.json, error);
+    } finally {
+      process.removeListener('SIGINT', onInt);
+    }
+  });
 }
