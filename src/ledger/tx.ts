@@ -608,8 +608,8 @@ function applyEnroll(
   };
   const changes: StateChange[] = [{ key: deviceKey(body.deviceId), entry }];
   // A device that joins a target during its rollout joins the rollout's wave.
-  const rollout = state.targetRollout(body.target);
-  if (rollout !== undefined && rolloutCounting(rollout)) {
+  const rollout = countingRollout(state, body.target);
+  if (rollout !== undefined) {
     const wave = waveOf(body.deviceId, rollout.rolloutId, rollout.waves);
     changes.push(rolloutChange(changeMembership(rollout, wave, 1, null)));
   }
@@ -629,11 +629,10 @@ function applyRevoke(
     { key: deviceKey(body.deviceId), entry: { ...existing, status: 'revoked' } },
   ];
   // A revoked device leaves its wave, with its counted report, so it cannot hold the wave back.
-  const rollout = state.targetRollout(existing.target);
-  if (rollout !== undefined && rolloutCounting(rollout)) {
+  const rollout = countingRollout(state, existing.target);
+  if (rollout !== undefined) {
     const wave = waveOf(existing.deviceId, rollout.rolloutId, rollout.waves);
-    const counted = existing.rollout?.rolloutId === rollout.rolloutId ? existing.rollout.outcome : null;
-    changes.push(rolloutChange(changeMembership(rollout, wave, -1, counted)));
+    changes.push(rolloutChange(changeMembership(rollout, wave, -1, countedOutcome(existing, rollout))));
   }
   return changes;
 }
@@ -659,20 +658,15 @@ function applyReport(
     lastSeq: body.seq,
     lastReport: { version: body.version, sha256: body.sha256, status: body.status, height },
   };
-  const rollout = state.targetRollout(device.target);
-  if (
-    rollout === undefined ||
-    !rolloutCounting(rollout) ||
-    body.target !== rollout.target ||
-    body.version !== rollout.version
-  ) {
+  const rollout = countingRollout(state, device.target);
+  if (rollout === undefined || body.target !== rollout.target || body.version !== rollout.version) {
     return [{ key: deviceKey(body.deviceId), entry }];
   }
   // A report on the version being rolled out counts in the device's wave: a success only when the
   // device applied exactly the released bytes.
   const outcome: RolloutOutcome =
     body.status === 'applied' && body.sha256 === rollout.sha256 ? 'success' : 'failure';
-  const previous = device.rollout?.rolloutId === rollout.rolloutId ? device.rollout.outcome : null;
+  const previous = countedOutcome(device, rollout);
   const wave = waveOf(device.deviceId, rollout.rolloutId, rollout.waves);
   return [
     {
@@ -761,6 +755,20 @@ function applyRolloutControl(
 
 function rolloutChange(entry: RolloutEntry): StateChange {
   return { key: rolloutKey(entry.rolloutId), entry };
+}
+
+/**
+ * The rollout that a device of this target follows now (its enrollment, revocation and reports
+ * count there): the target's latest rollout, unless it is done or rolled back.
+ */
+function countingRollout(state: LedgerState, target: string): RolloutEntry | undefined {
+  const rollout = state.targetRollout(target);
+  return rollout !== undefined && rolloutCounting(rollout) ? rollout : undefined;
+}
+
+/** How the device counts in this rollout: its latest outcome there, or null if it never reported on it. */
+function countedOutcome(device: DeviceEntry, rollout: RolloutEntry): RolloutOutcome | null {
+  return device.rollout?.rolloutId === rollout.rolloutId ? device.rollout.outcome : null;
 }
 
 function applyHeartbeat(
