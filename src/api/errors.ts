@@ -71,10 +71,6 @@ export class ApiError extends ConfigChainError<ApiErrorCode> {
   }
 }
 
-export function statusOf(code: ApiErrorCode): number {
-  return STATUS[code];
-}
-
 /** The JSON body of every v1 error response. */
 export interface ErrorBody {
   readonly statusCode: number;
