@@ -53,7 +53,6 @@ import {
 import { assert } from '../errors.ts';
 import {
   checkTransaction,
-  parseTransaction,
   quorum,
   signAttest,
   signHeartbeat,
@@ -528,13 +527,14 @@ export class ValidatorNode implements NodeFacade {
 
   async submitTx(raw: Transaction, opts: SubmitOptions): Promise<SubmitResult> {
     let tx: Transaction;
+    let id: TxId;
     try {
-      tx = parseTransaction(raw);
+      // One parse gives the transaction and its id (and fills the node's parse cache).
+      ({ tx, id } = this.#app.parse(raw));
     } catch (error) {
       const e = error as { code?: string; message: string };
       return { status: 'rejected', txId: '' as TxId, code: e.code ?? 'TX_INVALID', reason: e.message };
     }
-    const id = this.#app.idOf(tx);
     const stored = this.#store.txById(id);
     if (stored !== null) {
       const block = this.#store.blockByHeight(stored.height);
@@ -543,7 +543,7 @@ export class ValidatorNode implements NodeFacade {
     }
     const state = this.#app.committed.state;
     await this.#txChecker.check(id, tx, state);
-    const check = checkTransaction(this.genesis, state, tx, { signatureChecked: this.#txChecker.isChecked });
+    const check = checkTransaction(this.genesis, state, tx, this.#app.checkOptions);
     if (!check.ok)
       return { status: 'rejected', txId: id, code: check.error.code, reason: check.error.message };
     const problem = await this.releaseProblem(tx);
@@ -650,20 +650,14 @@ export class ValidatorNode implements NodeFacade {
         continue;
       }
       if (!needsCheck(pending)) continue;
-      const check = checkTransaction(this.genesis, committedState, pending.tx, {
-        signatureChecked: this.#txChecker.isChecked,
-        parse: this.#app.parse,
-      });
+      const check = checkTransaction(this.genesis, committedState, pending.tx, this.#app.checkOptions);
       if (!check.ok) {
         this.finishValidation(pending, { outcome: 'rejected', reason: check.error.message });
       }
     }
     for (const [id, submission] of [...this.#submissions]) {
       if (!needsCheck(submission)) continue;
-      const check = checkTransaction(this.genesis, committedState, submission.tx, {
-        signatureChecked: this.#txChecker.isChecked,
-        parse: this.#app.parse,
-      });
+      const check = checkTransaction(this.genesis, committedState, submission.tx, this.#app.checkOptions);
       if (!check.ok) {
         this.#submissions.delete(id);
         for (const w of [...submission.waiters]) {
