@@ -614,8 +614,9 @@ export class ValidatorNode implements NodeFacade {
     }
     if (this.#validations.size === 0 && this.#submissions.size === 0) return;
     const height = state.header.height;
-    for (const tx of block.txs) {
-      const id = this.#app.idOf(tx);
+    for (const [index, tx] of block.txs.entries()) {
+      const id = txIds[index];
+      assert(id !== undefined, 'every committed transaction has an id');
       const submission = this.#submissions.get(id);
       if (submission !== undefined) {
         this.#submissions.delete(id);
