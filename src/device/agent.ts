@@ -632,18 +632,7 @@ async function fetchToTemp(round: Round, url: string, bytesMax: number): Promise
   } catch (error) {
     await handle.close();
     rmSync(tmp, { force: true });
-    const e = error as ConfigChainError;
-    round.log(`download: ${e.message}; will try again`);
-    return {
-      ok: false,
-      result: {
-        kind: 'failed',
-        code: e.code ?? 'DOWNLOAD',
-        reason: `downloading from the config server failed: ${e.message}`,
-        attempts: round.attempts,
-        report: null,
-      },
-    };
+    return downloadFailed(round, error, 'will try again');
   }
   await handle.close();
   return { ok: true, tmp, download };
@@ -674,19 +663,24 @@ async function fetchResumable(
     });
     return { ok: true, tmp: got.path, download: got.download };
   } catch (error) {
-    const e = error as ConfigChainError;
-    round.log(`download: ${e.message}; the partial file is kept, the next round resumes it`);
-    return {
-      ok: false,
-      result: {
-        kind: 'failed',
-        code: e.code ?? 'DOWNLOAD',
-        reason: `downloading from the config server failed: ${e.message}`,
-        attempts: round.attempts,
-        report: null,
-      },
-    };
+    return downloadFailed(round, error, 'the partial file is kept, the next round resumes it');
   }
+}
+
+/** The round's failure when a download throws; `next` tells the log what the next round does. */
+function downloadFailed(round: Round, error: unknown, next: string): Fetched {
+  const e = error as ConfigChainError;
+  round.log(`download: ${e.message}; ${next}`);
+  return {
+    ok: false,
+    result: {
+      kind: 'failed',
+      code: e.code ?? 'DOWNLOAD',
+      reason: `downloading from the config server failed: ${e.message}`,
+      attempts: round.attempts,
+      report: null,
+    },
+  };
 }
 
 /** Renames the verified file into place, runs the hook, persists the state and reports. */
