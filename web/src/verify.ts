@@ -159,6 +159,50 @@ export async function checkCertificateSignatures(
   return out;
 }
 
+/**
+ * The checks every proof starts from: the certificate is for this header, and a quorum of its
+ * signatures verify (skipped, and said so, where the browser has no WebCrypto Ed25519).
+ */
+async function certificateChecks(
+  header: { readonly chainId: string; readonly height: number },
+  certificate: Certificate,
+  publicKeys: ReadonlyMap<number, string>,
+  validatorCount: number,
+  wording: { readonly header: string; readonly listSigners: boolean },
+): Promise<ProofCheck[]> {
+  const headerHash = await canonicalHashHex(header);
+  const sameBlock = headerHash === certificate.blockHash && header.height === certificate.height;
+  const forHeader: ProofCheck = {
+    name: 'certificate is for this header',
+    state: sameBlock ? 'pass' : 'fail',
+    detail: sameBlock
+      ? `${wording.header} hashes to ${headerHash.slice(0, 16)}…, the block the certificate names`
+      : 'the certificate names another block than this header',
+  };
+  if (!(await hasEd25519())) {
+    return [
+      forHeader,
+      {
+        name: 'commit signatures',
+        state: 'skipped',
+        detail: 'this browser has no WebCrypto Ed25519, so the signatures were not checked here',
+      },
+    ];
+  }
+  const signers = await checkCertificateSignatures(header.chainId, certificate, publicKeys);
+  const valid = signers.filter((s) => s.ok).map((s) => s.validator);
+  const quorum = quorumOf(validatorCount);
+  const which = wording.listSigners ? ` (validators ${valid.join(', ')})` : '';
+  return [
+    forHeader,
+    {
+      name: 'commit signatures',
+      state: valid.length >= quorum ? 'pass' : 'fail',
+      detail: `${valid.length} valid Ed25519 signatures${which}, quorum ${quorum} of ${validatorCount}`,
+    },
+  ];
+}
+
 /** 2f+1 of n validators. */
 export function quorumOf(n: number): number {
   return 2 * Math.floor((n - 1) / 3) + 1;
@@ -218,35 +262,12 @@ export async function checkTxProof(
       inclusion ??
       `transaction ${proof.index} of ${proof.txCount}: the ${proof.inclusion.length}-hash audit path leads to the header's txRoot`,
   });
-  const headerHash = await canonicalHashHex(proof.header);
-  const sameBlock =
-    headerHash === proof.certificate.blockHash && proof.header.height === proof.certificate.height;
-  checks.push({
-    name: 'certificate is for this header',
-    state: sameBlock ? 'pass' : 'fail',
-    detail: sameBlock
-      ? `the header hashes to ${headerHash.slice(0, 16)}…, the block the certificate names`
-      : 'the certificate names another block than this header',
-  });
-  if (!(await hasEd25519())) {
-    checks.push({
-      name: 'commit signatures',
-      state: 'skipped',
-      detail: 'this browser has no WebCrypto Ed25519, so the signatures were not checked here',
-    });
-    return checks;
-  }
-  const signers = await checkCertificateSignatures(proof.header.chainId, proof.certificate, publicKeys);
-  const good = signers.filter((s) => s.ok).length;
-  const quorum = quorumOf(validatorCount);
-  checks.push({
-    name: 'commit signatures',
-    state: good >= quorum ? 'pass' : 'fail',
-    detail: `${good} valid Ed25519 signatures (validators ${signers
-      .filter((s) => s.ok)
-      .map((s) => s.validator)
-      .join(', ')}), quorum ${quorum} of ${validatorCount}`,
-  });
+  checks.push(
+    ...(await certificateChecks(proof.header, proof.certificate, publicKeys, validatorCount, {
+      header: 'the header',
+      listSigners: true,
+    })),
+  );
   return checks;
 }
 
@@ -325,33 +346,10 @@ export async function checkTargetProof(
   publicKeys: ReadonlyMap<number, string>,
   validatorCount: number,
 ): Promise<ProofCheck[]> {
-  const checks: ProofCheck[] = [];
-  const headerHash = await canonicalHashHex(proof.header);
-  const sameBlock =
-    headerHash === proof.certificate.blockHash && proof.header.height === proof.certificate.height;
-  checks.push({
-    name: 'certificate is for this header',
-    state: sameBlock ? 'pass' : 'fail',
-    detail: sameBlock
-      ? `block #${proof.header.height} hashes to ${headerHash.slice(0, 16)}…, the block the certificate names`
-      : 'the certificate names another block than this header',
+  const checks = await certificateChecks(proof.header, proof.certificate, publicKeys, validatorCount, {
+    header: `block #${proof.header.height}`,
+    listSigners: false,
   });
-  if (await hasEd25519()) {
-    const signers = await checkCertificateSignatures(proof.header.chainId, proof.certificate, publicKeys);
-    const good = signers.filter((s) => s.ok).length;
-    const quorum = quorumOf(validatorCount);
-    checks.push({
-      name: 'commit signatures',
-      state: good >= quorum ? 'pass' : 'fail',
-      detail: `${good} valid Ed25519 signatures, quorum ${quorum} of ${validatorCount}`,
-    });
-  } else {
-    checks.push({
-      name: 'commit signatures',
-      state: 'skipped',
-      detail: 'this browser has no WebCrypto Ed25519, so the signatures were not checked here',
-    });
-  }
   const state = await checkStateProof(
     proof.header.stateRoot,
     `target/${proof.target}`,
