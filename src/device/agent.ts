@@ -344,10 +344,16 @@ function prepare(options: RoundOptions): Round {
   try {
     pair = loadPrivateKey(keyFile);
   } catch (error) {
-    throw setupError(keyFile, `cannot load the device key (${(error as Error).message})`);
+    throw setupError(
+      keyFile,
+      `cannot load the device key (${(error as Error).message}); restore the device's own key file, or enroll the device with configchain devices enroll --dir DIR --id ${options.deviceId}, which creates it`,
+    );
   }
   if (pair.publicKeyHex !== config.publicKey) {
-    throw setupError(keyFile, `holds another key than device.json's publicKey ${config.publicKey}`);
+    throw setupError(
+      keyFile,
+      `holds another key than device.json's publicKey ${config.publicKey}; restore the key file enrolled with this device (the ledger knows only that key), or revoke the device and enroll it under a new id`,
+    );
   }
   const nowMs = options.nowMs ?? (() => Date.now());
   mkdirSync(deviceFiles.appliedDir(options.dir, options.deviceId), { recursive: true });
