@@ -17,7 +17,7 @@ import {
   loadNetworkGenesis,
   OperatorError,
   type Print,
-  runAction,
+  runWrite,
   submitAndWait,
   Validators,
   writePending,
@@ -173,15 +173,14 @@ export function registerApprove(program: Command): void {
     .option('--node <url>', 'a validator API URL; default: every validator of genesis, in turn')
     .option('--json', 'print the result as JSON only', false)
     .action((opts: { dir: string; pending: string; admin: string; node?: string; json: boolean }) =>
-      runAction('approve', async () => {
-        const result = await approve({
+      runWrite('approve', opts.json, (print) =>
+        approve({
           dir: opts.dir,
           pending: opts.pending,
           admin: opts.admin,
           ...(opts.node !== undefined ? { node: opts.node } : {}),
-          print: opts.json ? () => {} : (line) => console.log(line),
-        });
-        if (opts.json) console.log(JSON.stringify(result, null, 2));
-      }),
+          print,
+        }),
+      ),
     );
 }

@@ -40,7 +40,7 @@ import {
   loadNetworkGenesis,
   OperatorError,
   type Print,
-  runAction,
+  runWrite,
   submitAndWait,
   Validators,
   writeJsonAtomic,
@@ -344,8 +344,8 @@ export function registerDevices(program: Command): void {
       node?: string;
       json: boolean;
     }) =>
-      runAction('devices enroll', async () => {
-        const result = await enrollDevice({
+      runWrite('devices enroll', opts.json, (print) =>
+        enrollDevice({
           dir: opts.dir,
           id: opts.id,
           group: opts.group,
@@ -353,10 +353,9 @@ export function registerDevices(program: Command): void {
           ...(opts.publicKey !== undefined ? { publicKey: opts.publicKey } : {}),
           ...(opts.admin !== undefined ? { admin: opts.admin } : {}),
           ...(opts.node !== undefined ? { node: opts.node } : {}),
-          print: opts.json ? () => {} : (line) => console.log(line),
-        });
-        if (opts.json) console.log(JSON.stringify(result, null, 2));
-      }),
+          print,
+        }),
+      ),
   );
 
   common(
@@ -370,17 +369,16 @@ export function registerDevices(program: Command): void {
       .option('--admin <id>', 'the admin who signs; default: the first admin key in DIR/admins'),
   ).action(
     (opts: { dir: string; id: string; reason: string; admin?: string; node?: string; json: boolean }) =>
-      runAction('devices revoke', async () => {
-        const result = await revokeDevice({
+      runWrite('devices revoke', opts.json, (print) =>
+        revokeDevice({
           dir: opts.dir,
           id: opts.id,
           reason: opts.reason,
           ...(opts.admin !== undefined ? { admin: opts.admin } : {}),
           ...(opts.node !== undefined ? { node: opts.node } : {}),
-          print: opts.json ? () => {} : (line) => console.log(line),
-        });
-        if (opts.json) console.log(JSON.stringify(result, null, 2));
-      }),
+          print,
+        }),
+      ),
   );
 
   addOpsOptions(

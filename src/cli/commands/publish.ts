@@ -275,7 +275,7 @@ export async function submitAndWait(
  * Runs a command's action: an operating error prints "configchain <name>: <message>" and exits 1;
  * anything else is a bug and keeps its stack trace.
  */
-export async function runAction(name: string, action: () => Promise<void>): Promise<void> {
+async function runAction(name: string, action: () => Promise<void>): Promise<void> {
   try {
     await action();
   } catch (err) {
@@ -286,6 +286,21 @@ export async function runAction(name: string, action: () => Promise<void>): Prom
     }
     throw err;
   }
+}
+
+/**
+ * Runs a command that writes to the ledger: without --json its progress lines go to stdout as it
+ * goes; with --json nothing but the result, as JSON. Errors as runAction.
+ */
+export function runWrite(
+  name: string,
+  json: boolean,
+  action: (print: Print) => Promise<unknown>,
+): Promise<void> {
+  return runAction(name, async () => {
+    const result = await action(json ? () => {} : (line) => console.log(line));
+    if (json) console.log(JSON.stringify(result, null, 2));
+  });
 }
 
 /** Writes JSON through a temporary file and a rename, so a reader never sees half a file. */
@@ -770,9 +785,9 @@ export function registerPublish(program: Command): void {
         pending?: string;
         json: boolean;
       }) =>
-        runAction('publish', async () => {
+        runWrite('publish', opts.json, (print) => {
           const admins = parseAdminList(opts.admin);
-          const result = await publish({
+          return publish({
             dir: opts.dir,
             target: opts.target,
             file: opts.file,
@@ -781,10 +796,9 @@ export function registerPublish(program: Command): void {
             ...(admins !== undefined ? { admins } : {}),
             ...(opts.node !== undefined ? { node: opts.node } : {}),
             ...(opts.pending !== undefined ? { pending: opts.pending } : {}),
-            print: opts.json ? () => {} : (line) => console.log(line),
+            print,
             ...(opts.json ? {} : { progressStream: process.stdout }),
           });
-          if (opts.json) console.log(JSON.stringify(result, null, 2));
         }),
     );
 }

@@ -50,7 +50,7 @@ import {
   OperatorError,
   type Print,
   parseAdminList,
-  runAction,
+  runWrite,
   submitAndWait,
   Validators,
 } from './publish.ts';
@@ -485,7 +485,7 @@ export function registerRollout(program: Command): void {
           admin?: string;
         },
       ) =>
-        runAction('rollout', async () => {
+        runWrite('rollout', opts.json, (print) => {
           if (opts.target === undefined || opts.version === undefined) {
             throw new OperatorError(
               'USAGE',
@@ -493,7 +493,7 @@ export function registerRollout(program: Command): void {
             );
           }
           const admins = parseAdminList(opts.admin);
-          const result = await recordRollout({
+          return recordRollout({
             dir: opts.dir,
             target: opts.target,
             version: opts.version,
@@ -502,9 +502,8 @@ export function registerRollout(program: Command): void {
             ...(opts.id !== undefined ? { id: opts.id } : {}),
             ...(admins !== undefined ? { admins } : {}),
             ...(opts.node !== undefined ? { node: opts.node } : {}),
-            print: opts.json ? () => {} : (line) => console.log(line),
+            print,
           });
-          if (opts.json) console.log(JSON.stringify(result, null, 2));
         }),
     );
 
@@ -523,17 +522,16 @@ export function registerRollout(program: Command): void {
       .option('--node <url>', 'a validator API URL; default: every validator of genesis, in turn')
       .option('--json', 'print the result as JSON only', false)
       .action((opts: CommonOpts & { id: string; admin?: string }) =>
-        runAction(`rollout ${action}`, async () => {
-          const result = await controlRollout({
+        runWrite(`rollout ${action}`, opts.json, (print) =>
+          controlRollout({
             dir: opts.dir,
             id: opts.id,
             action,
             ...(opts.admin !== undefined ? { admin: opts.admin } : {}),
             ...(opts.node !== undefined ? { node: opts.node } : {}),
-            print: opts.json ? () => {} : (line) => console.log(line),
-          });
-          if (opts.json) console.log(JSON.stringify(result, null, 2));
-        }),
+            print,
+          }),
+        ),
       );
   }
 
