@@ -28,7 +28,7 @@ import {
   txRootOfLeafData,
 } from '../ledger/index.ts';
 import type { Block, BlockHeader, Genesis, StateChange, Transaction } from '../ledger/types.ts';
-import type { ConfigSourceClient } from './config-source.ts';
+import { type ConfigSourceClient, offerProblem } from './config-source.ts';
 
 /** A block's header and the state after it, plus the changes it made (what storage persists). */
 export interface BlockState {
@@ -295,19 +295,8 @@ export class LedgerApp implements Application<NodeBlock, Transaction> {
       const current = this.#committed.state.target(body.target)?.version ?? 0;
       const result = await this.#configSource.lookup(body.target, body.sha256, current);
       if (!result.ok) return { valid: false, reason: result.reason };
-      const offer = result.offer;
-      if (offer === undefined) {
-        return {
-          valid: false,
-          reason: `the validator-facing config server does not offer ${body.sha256} for target ${body.target}`,
-        };
-      }
-      if (offer.version !== body.version || offer.size !== body.size) {
-        return {
-          valid: false,
-          reason: `config server offers ${body.sha256} as version ${offer.version} (${offer.size} bytes), not version ${body.version} (${body.size} bytes)`,
-        };
-      }
+      const problem = offerProblem(body, result.offer);
+      if (problem !== null) return { valid: false, reason: problem };
       // A release's artifact is downloaded and hashed before this validator votes for it.
       if (body.type === 'release') {
         const artifact = await this.#configSource.checkArtifact(body.sha256, body.size);

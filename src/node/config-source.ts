@@ -33,6 +33,29 @@ export interface Offer {
   readonly mediaType: string;
 }
 
+/**
+ * Why a transaction naming (target, sha256, version, size) does not match what the validator-facing
+ * config server offers, or null when it matches. One wording for the vote (LedgerApp.validate) and
+ * for refusing a release at submission (ValidatorNode), so an operator sees the same reason in both.
+ */
+export function offerProblem(
+  claim: {
+    readonly target: string;
+    readonly sha256: string;
+    readonly version: number;
+    readonly size: number;
+  },
+  offer: Offer | undefined,
+): string | null {
+  if (offer === undefined) {
+    return `the validator-facing config server does not offer ${claim.sha256} for target ${claim.target}; upload it there first`;
+  }
+  if (offer.version !== claim.version || offer.size !== claim.size) {
+    return `config server offers ${claim.sha256} as version ${offer.version} (${offer.size} bytes), not version ${claim.version} (${claim.size} bytes)`;
+  }
+  return null;
+}
+
 export type LookupResult =
   | { readonly ok: true; readonly offer: Offer | undefined }
   | { readonly ok: false; readonly reason: string };

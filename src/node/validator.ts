@@ -71,7 +71,7 @@ import type {
 import type { Transport } from '../net/transport.ts';
 import type { Store, StoredBlock, TargetHistoryItem } from '../storage/store.ts';
 import type { BlockState, LedgerApp, NodeBlock } from './application.ts';
-import type { ConfigSourceClient } from './config-source.ts';
+import { type ConfigSourceClient, offerProblem } from './config-source.ts';
 import { ContentKeeper } from './content.ts';
 import type { NodeMessage, ReplicaDriver } from './driver.ts';
 import { HeartbeatSchedule } from './heartbeat.ts';
@@ -782,14 +782,7 @@ export class ValidatorNode implements NodeFacade {
       this.#configSource.checkArtifact(body.sha256, body.size),
     ]);
     if (!lookup.ok) return lookup.reason;
-    if (
-      lookup.offer === undefined ||
-      lookup.offer.version !== body.version ||
-      lookup.offer.size !== body.size
-    ) {
-      return `the validator-facing config server does not offer ${body.sha256} as version ${body.version} of target ${body.target} (${body.size} bytes); upload it there first`;
-    }
-    return artifact.ok ? null : artifact.reason;
+    return offerProblem(body, lookup.offer) ?? (artifact.ok ? null : artifact.reason);
   }
 
   private notePeer(from: ValidatorId, message: ConsensusMessage<NodeBlock>): void {
