@@ -35,7 +35,10 @@ export type StateProof = SparseProof;
 /** The root of the state with no entries (32 zero bytes in hex). */
 export const EMPTY_STATE_ROOT: Hash32Hex = EMPTY_SPARSE_ROOT;
 
-/** The key an entry is stored under: "target/<name>", "device/<id>" or "heartbeat/<validator>". */
+/**
+ * The key an entry is stored under: "target/<name>", "device/<id>", "heartbeat/<validator>",
+ * "rollout/<id>" or "target-rollout/<target>".
+ */
 export function stateKeyOf(entry: StateEntry): StateKey {
   switch (entry.kind) {
     case 'target':
@@ -98,47 +101,42 @@ export class LedgerState {
   }
 
   target(name: string): TargetEntry | undefined {
-    const entry = this.#tree.get(targetKey(name));
-    if (entry === undefined) return undefined;
-    assert(entry.kind === 'target', `state key target/${name} holds a ${entry.kind} entry`);
-    return entry;
+    return this.#entryOf(targetKey(name), 'target');
   }
 
   device(id: string): DeviceEntry | undefined {
-    const entry = this.#tree.get(deviceKey(id));
-    if (entry === undefined) return undefined;
-    assert(entry.kind === 'device', `state key device/${id} holds a ${entry.kind} entry`);
-    return entry;
+    return this.#entryOf(deviceKey(id), 'device');
   }
 
   heartbeat(submitter: ValidatorId): HeartbeatEntry | undefined {
-    const entry = this.#tree.get(heartbeatKey(submitter));
-    if (entry === undefined) return undefined;
-    assert(entry.kind === 'heartbeat', `state key heartbeat/${submitter} holds a ${entry.kind} entry`);
-    return entry;
+    return this.#entryOf(heartbeatKey(submitter), 'heartbeat');
   }
 
   rollout(rolloutId: string): RolloutEntry | undefined {
-    const entry = this.#tree.get(rolloutKey(rolloutId));
-    if (entry === undefined) return undefined;
-    assert(entry.kind === 'rollout', `state key rollout/${rolloutId} holds a ${entry.kind} entry`);
-    return entry;
+    return this.#entryOf(rolloutKey(rolloutId), 'rollout');
   }
 
   /** The rollout that reports of this target count towards, if one was ever recorded. */
   targetRollout(target: string): RolloutEntry | undefined {
-    const pointer = this.#tree.get(targetRolloutKey(target));
+    const pointer = this.#entryOf(targetRolloutKey(target), 'target-rollout');
     if (pointer === undefined) return undefined;
-    assert(
-      pointer.kind === 'target-rollout',
-      `state key target-rollout/${target} holds a ${pointer.kind} entry`,
-    );
     const rollout = this.rollout(pointer.rolloutId);
     assert(
       rollout !== undefined,
       `target-rollout/${target} names rollout ${pointer.rolloutId}, which exists`,
     );
     return rollout;
+  }
+
+  /** The entry under a key of one kind; a key holding another kind is a programmer error. */
+  #entryOf<K extends StateEntry['kind']>(
+    key: StateKey,
+    kind: K,
+  ): Extract<StateEntry, { kind: K }> | undefined {
+    const entry = this.#tree.get(key);
+    if (entry === undefined) return undefined;
+    assert(entry.kind === kind, `state key ${key} holds a ${entry.kind} entry`);
+    return entry as Extract<StateEntry, { kind: K }>;
   }
 
   /** Every entry, in key-path order (the same order on every replica). */
