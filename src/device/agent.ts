@@ -51,7 +51,7 @@ import { signAsDevice } from '../ledger/tx.ts';
 import type { DeviceReportBody, Genesis, RolloutEntry, TargetEntry, Transaction } from '../ledger/types.ts';
 import { loadGenesisFile, paths } from '../node/layout.ts';
 import { downloadResumable, removeStalePartials } from './download.ts';
-import { type DeviceHttp, type DeviceIdentity, type Download, defaultDeviceHttp } from './http.ts';
+import { type DeviceHttp, type DeviceIdentity, type Download, defaultDeviceHttp, joinUrl } from './http.ts';
 import { verifyArtifact, verifyTargetProof } from './verify.ts';
 
 // Files ------------------------------------------------------------------------------------------
@@ -459,7 +459,7 @@ async function proofRound(
     return { kind: 'nothing-new', target, version: round.state.lastAppliedVersion, why, attempts };
   }
   const entry = accepted.entry;
-  const url = `${round.config.configServer.replace(/\/+$/, '')}/v1/artifacts/${entry.sha256}`;
+  const url = joinUrl(round.config.configServer, `/v1/artifacts/${entry.sha256}`);
   // The real HTTP download resumes in chunks (download.ts); a replaced one (tests) is used as given.
   const fetched =
     round.http.download === defaultDeviceHttp.download
@@ -746,7 +746,7 @@ async function applyAndReport(
 
 async function simpleRound(round: Round): Promise<RoundResult> {
   const target = round.config.target;
-  const url = `${round.config.configServer.replace(/\/+$/, '')}/v1/targets/${encodeURIComponent(target)}/latest`;
+  const url = joinUrl(round.config.configServer, `/v1/targets/${encodeURIComponent(target)}/latest`);
   const fetched = await fetchToTemp(round, url, round.genesis.policy.artifactBytesMax);
   if (!fetched.ok) return fetched.result;
   const { sha256, exceeded } = fetched.download;

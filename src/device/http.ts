@@ -95,7 +95,8 @@ function authorization(identity: DeviceIdentity, method: string, path: string, b
   );
 }
 
-function joinUrl(base: string, path: string): string {
+/** A server's base URL (with or without a trailing slash) and an absolute path. */
+export function joinUrl(base: string, path: string): string {
   return base.replace(/\/+$/, '') + path;
 }
 
