@@ -20,45 +20,13 @@ import { loadPrivateKey, savePrivateKey } from '../../src/crypto/keyfile.ts';
 import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { signAsAdmin, signRelease, type Transaction } from '../../src/ledger/index.ts';
 import { paths } from '../../src/node/layout.ts';
-import { repoRoot, sleep, startNetwork, type TestNetwork } from './harness.ts';
+import { type CliRun, repoRoot, runCli, sleep, startNetwork, type TestNetwork } from './harness.ts';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
+function device(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+  return runCli(['device', ...args], timeoutMs);
 }
 
-function device(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'device', ...args],
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(
-        new Error(
-          `configchain device ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`,
-        ),
-      );
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-function resultOf(run: Run): Record<string, unknown> & { kind: string } {
+function resultOf(run: CliRun): Record<string, unknown> & { kind: string } {
   try {
     return JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown> & {
       kind: string;

@@ -8,7 +8,7 @@
  * applies the file and reports it on the ledger.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -26,7 +26,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { paths } from '../../src/node/layout.ts';
-import { repoRoot, sleep, startNetwork, type TestNetwork } from './harness.ts';
+import { type CliRun, sleep, spawnCli, startNetwork, type TestNetwork } from './harness.ts';
 
 const SIZE = 200 * 1000 * 1000;
 const HALF = SIZE / 2;
@@ -35,38 +35,8 @@ const DEVICE = 'cam-1';
 /** Peak resident memory allowed to every process that handles the artifact. */
 const RSS_BOUND = 260 * 2 ** 20;
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[], timeoutMs = 90_000): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const done = new Promise<Run>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(`configchain ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`),
-      );
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-  return { child, done };
+function cli(args: readonly string[], timeoutMs = 90_000): { child: ChildProcess; done: Promise<CliRun> } {
+  return spawnCli(args, timeoutMs);
 }
 
 /** Writes `size` bytes of a seeded xorshift32 stream to a file, 1 MiB at a time; returns its sha256. */

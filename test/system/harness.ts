@@ -336,6 +336,54 @@ function withHeaderAge(init: InitResult, headerAgeMsMax: number): InitResult {
   return { ...init, genesis };
 }
 
+/** What a finished `configchain` process printed, and how it exited. */
+export interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Spawns `configchain ...args` as a real process (asynchronously, so several can run at once).
+ * `done` resolves once it exits, or rejects (after SIGKILL) when it runs longer than timeoutMs;
+ * `child` is there for tests that signal it or watch its memory while it runs.
+ */
+export function spawnCli(
+  args: readonly string[],
+  timeoutMs = 60_000,
+): { readonly child: ChildProcess; readonly done: Promise<CliRun> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const done = new Promise<CliRun>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(`configchain ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`),
+      );
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+/** Runs `configchain ...args` as a real process and resolves how it exited and what it printed. */
+export function runCli(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+  return spawnCli(args, timeoutMs).done;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }

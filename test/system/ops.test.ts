@@ -7,7 +7,6 @@
  * `devices list` refuse to print a registry read from it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,9 +32,7 @@ import {
   StatusOutputSchema,
   VerifyChainOutputSchema,
 } from '../../src/ops/schemas.ts';
-import { repoRoot, sha256OfText, startNetwork, type TestNetwork } from './harness.ts';
-
-const mainTs = join(repoRoot, 'src', 'cli', 'main.ts');
+import { runCli, sha256OfText, startNetwork, type TestNetwork } from './harness.ts';
 
 interface Run {
   readonly status: number | null;
@@ -44,29 +41,9 @@ interface Run {
 }
 
 /** Runs `configchain ...args` as a real process (asynchronously, so several can run at once). */
-function cli(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(new Error(`configchain ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stderr}`));
-    }, timeoutMs);
-    child.once('exit', (status) => {
-      clearTimeout(timer);
-      done({ status, stdout, stderr });
-    });
-  });
+async function cli(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
+  const run = await runCli(args, timeoutMs);
+  return { status: run.code, stdout: run.stdout, stderr: run.stderr };
 }
 
 /** Parses --json output and checks it against the command's schema, naming every mismatch. */

@@ -6,45 +6,15 @@
  * no validator reachable) exits 1 with a message that says what was wrong.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sha256Hex } from '../../src/crypto/hash.ts';
 import { paths } from '../../src/node/layout.ts';
-import { repoRoot, startNetwork, type TestNetwork } from './harness.ts';
+import { type CliRun, runCli, startNetwork, type TestNetwork } from './harness.ts';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[], timeoutMs = 90_000): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(
-        new Error(`configchain ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`),
-      );
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+function cli(args: readonly string[], timeoutMs = 90_000): Promise<CliRun> {
+  return runCli(args, timeoutMs);
 }
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -10,9 +10,7 @@
  * a device of wave 1 that applied version 2 restores version 1 and reports it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient } from '../../src/api/client.ts';
 import { ConfigServerClient } from '../../src/configserver/client.ts';
@@ -24,7 +22,7 @@ import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/bran
 import { type RolloutEntry, signAsAdmin, signRelease, type Transaction } from '../../src/ledger/index.ts';
 import { waveOf } from '../../src/ledger/rollout.ts';
 import { paths } from '../../src/node/layout.ts';
-import { repoRoot, sleep, startNetwork, type TestNetwork } from './harness.ts';
+import { type CliRun, runCli, sleep, startNetwork, type TestNetwork } from './harness.ts';
 
 const DEVICES = 100;
 const FAILING = 10;
@@ -33,37 +31,8 @@ const TARGET = `group:${GROUP}`;
 const ROLLOUT = 'g-v2-staged';
 const WAVES = [10, 50, 100];
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(
-        new Error(`configchain ${args.join(' ')} did not finish in ${timeoutMs} ms:\n${stdout}\n${stderr}`),
-      );
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+function cli(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+  return runCli(args, timeoutMs);
 }
 
 /** Runs `work` over the items with at most `limit` at a time, keeping the order of the results. */
