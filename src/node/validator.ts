@@ -583,10 +583,8 @@ export class ValidatorNode implements NodeFacade {
 
   /** Hands a transaction to the local replica and gossips it to every other validator. */
   private submitToConsensus(tx: Transaction): void {
-    const body = tx.body;
-    if (body.type === 'release' && body.content === undefined) {
-      void this.#configSource.checkArtifact(body.sha256, body.size);
-    }
+    // No artifact prefetch here: the one path that hands in a release (submitTx) has already
+    // awaited releaseProblem, whose checkArtifact verdict the config-source client caches.
     this.#app.noteTx(tx);
     this.#transport.broadcast({ kind: 'tx', tx } satisfies NodeMessage);
     this.#driver?.push({ kind: 'request', request: tx });
