@@ -35,9 +35,8 @@ import {
 } from '../../ops/command.ts';
 import type { DevicesOutput } from '../../ops/schemas.ts';
 import {
-  adminKeyIds,
-  loadAdminKey,
   loadNetworkGenesis,
+  loadSigningAdmin,
   OperatorError,
   type Print,
   runWrite,
@@ -106,7 +105,7 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
       `--target must be a target name such as "default", got ${JSON.stringify(target)}`,
     );
   }
-  const admin = loadAdminKey(dir, genesis, options.admin ?? firstAdmin(dir, genesis));
+  const admin = loadSigningAdmin(dir, genesis, options.admin);
 
   let publicKey: string;
   let createdKey = false;
@@ -171,7 +170,7 @@ export async function revokeDevice(options: RevokeOptions): Promise<DeviceTxResu
       `--reason is ${options.reason.length} characters, at most ${revokeReasonLengthMax} fit; say it shorter`,
     );
   }
-  const admin = loadAdminKey(dir, genesis, options.admin ?? firstAdmin(dir, genesis));
+  const admin = loadSigningAdmin(dir, genesis, options.admin);
   const body: DeviceRevokeBody = {
     type: 'device-revoke',
     chainId: genesis.chainId,
@@ -256,17 +255,6 @@ function checkPublicKey(hex: string): string {
     );
   }
   return value;
-}
-
-function firstAdmin(dir: string, genesis: Genesis): string {
-  const id = adminKeyIds(dir, genesis)[0];
-  if (id === undefined) {
-    throw new OperatorError(
-      'ADMIN_KEY_MISSING',
-      `no admin key of this network is in ${paths.adminsDir(dir)}; put one there (mode 0600) or name one with --admin`,
-    );
-  }
-  return id;
 }
 
 /** The device's key in its folder, created (mode 0600) when there is none. */

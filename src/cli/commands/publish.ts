@@ -190,6 +190,19 @@ export function loadAdminKey(dir: string, genesis: Genesis, id: string): AdminKe
   return { id, privateKey: pair.privateKey };
 }
 
+/** The admin who signs alone (devices, rollout controls): --admin, else the first admin key in DIR/admins. */
+export function loadSigningAdmin(dir: string, genesis: Genesis, id: string | undefined): AdminKey {
+  if (id !== undefined) return loadAdminKey(dir, genesis, id);
+  const first = adminKeyIds(dir, genesis)[0];
+  if (first === undefined) {
+    throw new OperatorError(
+      'ADMIN_KEY_MISSING',
+      `no admin key of this network is in ${paths.adminsDir(dir)}; put one there (mode 0600) or name one with --admin`,
+    );
+  }
+  return loadAdminKey(dir, genesis, first);
+}
+
 /** Splits a comma-separated --admin value into ids, refusing repeats. */
 export function parseAdminList(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;

@@ -25,7 +25,6 @@ import { newestRollouts } from '../../api/rollouts.ts';
 import { rolloutIdLengthMax, rolloutsPageMax, rolloutWavesMax } from '../../constants.ts';
 import type { Height, TargetName, TxId } from '../../encoding/brand.ts';
 import {
-  type Genesis,
   type LedgerState,
   type RolloutBody,
   type RolloutControlBody,
@@ -47,6 +46,7 @@ import {
   adminKeyIds,
   loadAdminKey,
   loadNetworkGenesis,
+  loadSigningAdmin,
   OperatorError,
   type Print,
   parseAdminList,
@@ -183,7 +183,7 @@ export async function controlRollout(options: ControlRolloutOptions): Promise<Co
   const dir = resolve(options.dir);
   const genesis = loadNetworkGenesis(dir);
   const rolloutId = checkRolloutId(options.id);
-  const admin = loadAdminKey(dir, genesis, options.admin ?? firstAdmin(dir, genesis));
+  const admin = loadSigningAdmin(dir, genesis, options.admin);
   const validators = new Validators(genesis, options.node);
   const before = await readRollout(validators, rolloutId);
   const seq = before.controlSeq + 1;
@@ -431,17 +431,6 @@ function checkRolloutId(id: string): string {
     throw new OperatorError(
       'ROLLOUT_ID_INVALID',
       `a rollout id is 1-${rolloutIdLengthMax} characters of letters, digits and . _ : @ - (starting with a letter or digit), got ${JSON.stringify(id)}`,
-    );
-  }
-  return id;
-}
-
-function firstAdmin(dir: string, genesis: Genesis): string {
-  const id = adminKeyIds(dir, genesis)[0];
-  if (id === undefined) {
-    throw new OperatorError(
-      'ADMIN_KEY_MISSING',
-      `no admin key of this network is in ${paths.adminsDir(dir)}; put one there (mode 0600) or name one with --admin`,
     );
   }
   return id;
