@@ -114,18 +114,8 @@ export class ApiClient {
       ...(bodyBytes === undefined ? {} : { body: bodyBytes }),
     });
     const text = await response.text();
-    const contentType = response.headers.get('content-type') ?? '';
-    const body: unknown = contentType.includes('json') && text !== '' ? JSON.parse(text) : text;
-    if (!(response.status in def.responses)) {
-      const err = body as { code?: unknown; message?: unknown };
-      throw new ApiRequestError(
-        typeof err?.code === 'string' ? err.code : `HTTP_${response.status}`,
-        `${def.method} ${url} answered ${response.status}: ${typeof err?.message === 'string' ? err.message : text.slice(0, 300)}`,
-        response.status,
-        url,
-      );
-    }
-    return { status: response.status, body } as RouteAnswer<N>;
+    if (!(response.status in def.responses)) throw answerError(def.method, url, response, text);
+    return { status: response.status, body: parseBody(response, text) } as RouteAnswer<N>;
   }
 
   /**
@@ -288,12 +278,7 @@ export class ApiClient {
     }
     if (response.status !== 200) {
       const text = await response.text();
-      throw new ApiRequestError(
-        `HTTP_${response.status}`,
-        `GET ${url} answered ${response.status}: ${text.slice(0, 300)}`,
-        response.status,
-        url,
-      );
+      throw answerError('GET', url, response, text);
     }
     const bytes = new Uint8Array(await response.arrayBuffer());
     return {
@@ -315,12 +300,7 @@ export class ApiClient {
     });
     if (response.status !== 200 || response.body === null) {
       const text = await response.text();
-      throw new ApiRequestError(
-        `HTTP_${response.status}`,
-        `GET ${url} answered ${response.status}: ${text.slice(0, 300)}`,
-        response.status,
-        url,
-      );
+      throw answerError('GET', url, response, text);
     }
     const decoder = new TextDecoder();
     let buffer = '';
@@ -342,6 +322,33 @@ export class ApiClient {
       await response.body.cancel().catch(() => undefined);
     }
   }
+}
+
+/** A JSON answer parsed; any other answer as its text. */
+function parseBody(response: Response, text: string): unknown {
+  const contentType = response.headers.get('content-type') ?? '';
+  return contentType.includes('json') && text !== '' ? JSON.parse(text) : text;
+}
+
+/**
+ * The error for an answer the caller cannot use: the server's stable code and its message (which
+ * says what to do) when the answer is the API's JSON error body, else HTTP_<status> and the text.
+ */
+function answerError(method: string, url: string, response: Response, text: string): ApiRequestError {
+  let body: unknown;
+  try {
+    body = parseBody(response, text);
+  } catch {
+    // Not JSON after all: the text itself is reported below.
+  }
+  const err = body as { code?: unknown; message?: unknown } | null | undefined;
+  const status = response.status;
+  return new ApiRequestError(
+    typeof err?.code === 'string' ? err.code : `HTTP_${status}`,
+    `${method} ${url} answered ${status}: ${typeof err?.message === 'string' ? err.message : text.slice(0, 300)}`,
+    status,
+    url,
+  );
 }
 
 /** One server-sent event frame; undefined for comments, retry lines and unknown events. */
