@@ -113,7 +113,7 @@ export function loadDeviceConfig(dir: string, deviceId: string): DeviceConfig {
   } catch (error) {
     throw setupError(
       file,
-      `cannot read it (${(error as Error).message}); create the device with configchain init, or check --dir and --id`,
+      `cannot read it (${(error as Error).message}); enroll the device with configchain devices enroll --dir DIR --id ${deviceId} (configchain init makes only the demo devices), or check --dir and --id`,
     );
   }
   const c = json as Partial<Record<keyof DeviceConfig, unknown>>;
@@ -439,7 +439,7 @@ async function proofRound(
   if (accepted === null) {
     const last = attempts[attempts.length - 1];
     const refusal = [...attempts].reverse().find((a) => isVerifierCode(a.code));
-    const reason = `no validator gave an acceptable proof (${attempts.length} tried)`;
+    const reason = `no validator gave an acceptable proof (${attempts.length} tried, each one's error is logged above); the next round tries again, check that the validators in device.json are up`;
     round.log(`round: ${reason}`);
     if (refusal !== undefined)
       return { kind: 'refused', code: refusal.code, reason: refusal.reason, attempts };
@@ -824,7 +824,8 @@ async function simpleRound(round: Round): Promise<RoundResult> {
   return {
     kind: 'failed',
     code: attempts[attempts.length - 1]?.code ?? 'NO_VALIDATORS',
-    reason: 'no validator could decide on the hash',
+    reason:
+      "no validator could decide on the hash (each one's error is logged above); the next round tries again, check that the validators in device.json are up",
     attempts,
     report: null,
   };
