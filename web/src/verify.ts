@@ -110,7 +110,7 @@ function commitSigningBytes(chainId: string, view: number, height: number, block
   return concat(encoder.encode(Domain.pbftCommit), Uint8Array.of(0), encoder.encode(payload));
 }
 
-export async function verifyEd25519(publicKeyHex: string, signatureHex: string, data: Uint8Array) {
+async function verifyEd25519(publicKeyHex: string, signatureHex: string, data: Uint8Array) {
   const key = await crypto.subtle.importKey(
     'raw',
     fromHex(publicKeyHex) as Uint8Array<ArrayBuffer>,
