@@ -107,7 +107,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     if (state.root !== tipBlock.block.header.stateRoot) {
       throw new NodeStartError(
         'NODE_START',
-        `the stored state does not match the state root of block ${tip.height}; the database is corrupt`,
+        `the stored state does not match the state root of block ${tip.height}; the database is corrupt: ` +
+          `move ${paths.database(dir, id)} away and restart to fetch the chain from the other validators`,
         { dir, id, height: tip.height },
       );
     }
@@ -115,7 +116,12 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
 
     const validatorSource = genesis.configSources.find((s) => s.role === 'validator-facing');
     if (validatorSource === undefined) {
-      throw new NodeStartError('NODE_START', 'genesis names no validator-facing config source', { dir, id });
+      throw new NodeStartError(
+        'NODE_START',
+        `${paths.genesis(dir)} names no config source with role 'validator-facing', which validators ` +
+          'ask before they vote; a genesis cannot change, so create the network again with configchain init',
+        { dir, id },
+      );
     }
     const configSource = new ConfigSourceClient({
       baseUrl: validatorSource.url,
