@@ -126,7 +126,7 @@ export function newDevice(id: string): TestDevice {
 /** Commits a device enroll transaction signed by the first admin. */
 export async function enroll(
   net: TestNetwork,
-  device: TestDevice,
+  device: Pick<TestDevice, 'id' | 'publicKey'>,
   target: string,
   via = 0,
   group = 'attacks',

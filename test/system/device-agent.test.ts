@@ -13,13 +13,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigServerClient } from '../../src/configserver/client.ts';
 import { generateKeyPair } from '../../src/crypto/ed25519.ts';
 import { sha256Hex } from '../../src/crypto/hash.ts';
-import { loadPrivateKey, savePrivateKey } from '../../src/crypto/keyfile.ts';
-import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
-import { signAsAdmin, signRelease, type Transaction } from '../../src/ledger/index.ts';
+import { savePrivateKey } from '../../src/crypto/keyfile.ts';
+import type { DeviceId, PublicKeyHex } from '../../src/encoding/brand.ts';
 import { paths } from '../../src/node/layout.ts';
+import { enroll as enrollDevice, publish } from '../attacks/system.ts';
 import { type CliRun, repoRoot, runCli, sleep, startNetwork, type TestNetwork } from './harness.ts';
 
 function device(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
@@ -39,78 +38,25 @@ function resultOf(run: CliRun): Record<string, unknown> & { kind: string } {
 describe('configchain device on a real network', () => {
   let net: TestNetwork;
   let dir: string;
-  let chainId: string;
   let liar: Server;
   let liarUrl: string;
   /** The target init gave device-1 (device.json); every device here follows it. */
   let target: string;
 
-  async function submit(tx: Transaction, via = 0): Promise<{ status: string; reason?: string }> {
-    const res = await fetch(`${net.apiUrl(via)}/v1/tx`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ tx, waitMs: 20_000 }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const answer = (await res.json()) as { status: string; reason?: string; height?: number };
-    // The device may ask any validator next: wait until every one holds the block.
-    if (answer.status === 'committed' && answer.height !== undefined) {
-      await net.waitHeight([0, 1, 2, 3], answer.height);
-    }
-    return answer;
-  }
-
-  function admin(index: number) {
-    const info = net.init.genesis.admins[index];
-    assert.ok(info !== undefined);
-    return { id: info.id, privateKey: loadPrivateKey(paths.adminKey(dir, info.id)).privateKey };
-  }
-
+  /** Enrolls a device for the target, signed by the first admin, once every validator holds it. */
   async function enroll(deviceId: string, publicKey: string): Promise<void> {
-    const a = admin(0);
-    const tx = signAsAdmin(
-      {
-        type: 'device-enroll',
-        chainId,
-        deviceId: deviceId as DeviceId,
-        publicKey: publicKey as PublicKeyHex,
-        group: '',
-        target: target as TargetName,
-      },
-      a.id,
-      a.privateKey,
+    await enrollDevice(
+      net,
+      { id: deviceId as DeviceId, publicKey: publicKey as PublicKeyHex },
+      target,
+      0,
+      '',
     );
-    const answer = await submit(tx);
-    assert.equal(answer.status, 'committed', JSON.stringify(answer));
   }
 
+  /** Uploads a version to A and B and commits its release (via validator 1) on every validator. */
   async function release(version: number, content: Buffer): Promise<void> {
-    for (const id of ['A', 'B'] as const) {
-      const a = admin(0);
-      await new ConfigServerClient(net.configServerUrl(id)).upload({
-        target,
-        version,
-        content,
-        mediaType: 'text/plain',
-        adminId: a.id,
-        adminKey: a.privateKey,
-      });
-    }
-    const admins = Array.from({ length: net.init.genesis.releaseThreshold }, (_, i) => admin(i));
-    const tx = signRelease(
-      {
-        type: 'release',
-        chainId,
-        target: target as TargetName,
-        version,
-        sha256: sha256Hex(content),
-        size: content.length,
-        mediaType: 'text/plain',
-      },
-      admins,
-    );
-    const answer = await submit(tx, 1);
-    assert.equal(answer.status, 'committed', JSON.stringify(answer));
+    await publish(net, target, version, content, 1);
   }
 
   function deviceJson(id: string): Record<string, unknown> {
@@ -145,7 +91,6 @@ describe('configchain device on a real network', () => {
   before(async () => {
     net = await startNetwork({ validators: 4 });
     dir = net.dir;
-    chainId = net.init.genesis.chainId;
     target = deviceJson('device-1').target as string;
     // A compromised device-facing config server: whatever is asked, it sends other bytes.
     liar = createServer((_req, res) => {

@@ -13,15 +13,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient } from '../../src/api/client.ts';
-import { ConfigServerClient } from '../../src/configserver/client.ts';
 import { generateKeyPair } from '../../src/crypto/ed25519.ts';
-import { sha256Hex } from '../../src/crypto/hash.ts';
-import { loadPrivateKey, savePrivateKey } from '../../src/crypto/keyfile.ts';
+import { savePrivateKey } from '../../src/crypto/keyfile.ts';
 import { deviceFiles, type RoundResult, runRound } from '../../src/device/agent.ts';
 import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
-import { type RolloutEntry, signAsAdmin, signRelease, type Transaction } from '../../src/ledger/index.ts';
+import { type RolloutEntry, signAsAdmin, type Transaction } from '../../src/ledger/index.ts';
 import { waveOf } from '../../src/ledger/rollout.ts';
 import { paths } from '../../src/node/layout.ts';
+import { adminKeys, publish } from '../attacks/system.ts';
 import { type CliRun, runCli, sleep, startNetwork, type TestNetwork } from './harness.ts';
 
 const DEVICES = 100;
@@ -61,9 +60,9 @@ describe('a staged rollout over 100 devices, 10% failing', () => {
   const content = { 1: Buffer.from('mode=stable\n'), 2: Buffer.from('mode=staged\n') };
 
   function admin(index: number) {
-    const info = net.init.genesis.admins[index];
+    const info = adminKeys(net)[index];
     assert.ok(info !== undefined);
-    return { id: info.id, privateKey: loadPrivateKey(paths.adminKey(dir, info.id)).privateKey };
+    return info;
   }
 
   async function submit(tx: Transaction, via: number): Promise<number> {
@@ -73,33 +72,9 @@ describe('a staged rollout over 100 devices, 10% failing', () => {
     return answer.height;
   }
 
+  /** Uploads a version to A and B and commits its release (via validator 1) on every validator. */
   async function release(version: 1 | 2): Promise<void> {
-    const bytes = content[version];
-    for (const id of ['A', 'B'] as const) {
-      const a = admin(0);
-      await new ConfigServerClient(net.configServerUrl(id)).upload({
-        target: TARGET,
-        version,
-        content: bytes,
-        mediaType: 'text/plain',
-        adminId: a.id,
-        adminKey: a.privateKey,
-      });
-    }
-    const admins = Array.from({ length: net.init.genesis.releaseThreshold }, (_, i) => admin(i));
-    const tx = signRelease(
-      {
-        type: 'release',
-        chainId,
-        target: TARGET as TargetName,
-        version,
-        sha256: sha256Hex(bytes),
-        size: bytes.length,
-        mediaType: 'text/plain',
-      },
-      admins,
-    );
-    await net.waitHeight([0, 1, 2, 3], await submit(tx, 1));
+    await publish(net, TARGET, version, content[version], 1);
   }
 
   function round(id: string): Promise<RoundResult> {
