@@ -137,58 +137,40 @@ export async function buildApiServer(
   const events = new EventHub(facade, options.events ?? {});
   app.addHook('preClose', async () => events.closeAll());
 
+  // The routes that write the reply themselves, each wired once with its route's schema.
+  const rawHandlers: { [N in RawRoute]: (req: FastifyRequest, reply: FastifyReply) => unknown } = {
+    validateHash: (req, reply) => validateHashHandler(facade, checkDevice, req, reply),
+    content: async (req, reply) =>
+      sendCopy(req, reply, await facade.content((req.params as { sha256: string }).sha256 as Hash32Hex)),
+    versionContent: async (req, reply) =>
+      sendCopy(req, reply, await versionCopy(facade, req.params as { target: string; version: number })),
+    events: (req, reply) => events.subscribe(req, reply),
+    metrics: async (_req, reply) => {
+      const text = await facade.metrics.metrics();
+      return reply.type(facade.metrics.contentType).send(text);
+    },
+  };
+
   for (const [name, def] of Object.entries(routes) as [RouteName, RouteDef][]) {
     const schema = routeSchema(def);
-    if (name === 'validateHash') {
+    if (name in rawHandlers) {
       app.route({
         method: def.method,
         url: def.url,
         schema,
-        // A signed request's body hash is part of what the device signed: hash the raw bytes.
-        preParsing: hashSignedBody,
-        // The handler checks the body itself, to answer with the article's exact error texts.
-        validatorCompiler: () => () => true,
-        handler: (req, reply) => validateHashHandler(facade, checkDevice, req, reply),
+        ...(name === 'validateHash'
+          ? {
+              // A signed request's body hash is part of what the device signed: hash the raw bytes.
+              preParsing: hashSignedBody,
+              // The handler checks the body itself, to answer with the article's exact error texts.
+              validatorCompiler: () => () => true,
+            }
+          : {}),
+        handler: rawHandlers[name as RawRoute],
       });
       continue;
     }
-    if (name === 'content' || name === 'versionContent') {
-      app.route({
-        method: def.method,
-        url: def.url,
-        schema,
-        handler: async (req, reply) => {
-          const copy =
-            name === 'content'
-              ? await facade.content((req.params as { sha256: string }).sha256 as Hash32Hex)
-              : await versionCopy(facade, req.params as { target: string; version: number });
-          return sendCopy(req, reply, copy);
-        },
-      });
-      continue;
-    }
-    if (name === 'events') {
-      app.route({
-        method: def.method,
-        url: def.url,
-        schema,
-        handler: (req, reply) => events.subscribe(req, reply),
-      });
-      continue;
-    }
-    if (name === 'metrics') {
-      app.route({
-        method: def.method,
-        url: def.url,
-        schema,
-        handler: async (_req, reply) => {
-          const text = await facade.metrics.metrics();
-          return reply.type(facade.metrics.contentType).send(text);
-        },
-      });
-      continue;
-    }
-    const handler = handlers[name] as Handler<RouteName>;
+    const handler = handlers[name as Exclude<RouteName, RawRoute>] as Handler<RouteName>;
     // Only a submission waits on the node long enough for a client to give up.
     const waits = name === 'submitTx';
     const exact = name === 'targetProof';
