@@ -193,6 +193,16 @@ export async function runOps(
   }
 }
 
+/** The commander action of a chain-reading command: runOps on the process's streams, setting its exit status. */
+export function opsAction<O extends OpsOptions>(
+  name: string,
+  body: (opts: O) => Promise<CommandResult>,
+): (opts: O) => Promise<void> {
+  return async (opts) => {
+    process.exitCode = await runOps(name, processIo, opts.json, () => body(opts));
+  };
+}
+
 /**
  * Prints an operating error of a chain-reading command (and with --json its ErrorOutput) and
  * returns the exit status: 1 when something did not verify, 2 when the command could not check.

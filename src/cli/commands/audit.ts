@@ -9,9 +9,8 @@ import {
   type CommandResult,
   type OpsOptions,
   openChain,
+  opsAction,
   parseCount,
-  processIo,
-  runOps,
   terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
@@ -39,9 +38,7 @@ export function registerAudit(program: Command): void {
         String(opsAuditEntriesMax),
       ),
     defaultNetworkDir,
-  ).action(async (opts: AuditOptions) => {
-    process.exitCode = await runOps('audit', processIo, opts.json, () => audit(opts));
-  });
+  ).action(opsAction('audit', audit));
 }
 
 /** Parses --since; a bare date means its midnight UTC (Date.parse's rule for date-only ISO forms). */

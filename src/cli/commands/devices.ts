@@ -29,8 +29,7 @@ import {
   type CommandResult,
   type OpsOptions,
   openChain,
-  processIo,
-  runOps,
+  opsAction,
   terminalProgress,
 } from '../../ops/command.ts';
 import type { DevicesOutput } from '../../ops/schemas.ts';
@@ -374,7 +373,5 @@ export function registerDevices(program: Command): void {
       .command('list')
       .description('list the device registry, read from the chain verified against genesis'),
     defaultNetworkDir,
-  ).action(async (opts: OpsOptions) => {
-    process.exitCode = await runOps('devices list', processIo, opts.json, () => listDevices(opts));
-  });
+  ).action(opsAction('devices list', listDevices));
 }

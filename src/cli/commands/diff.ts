@@ -10,9 +10,8 @@ import {
   type CommandResult,
   type OpsOptions,
   openChain,
+  opsAction,
   parseCount,
-  processIo,
-  runOps,
   terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
@@ -37,9 +36,7 @@ export function registerDiff(program: Command): void {
       .requiredOption('--from <version>', 'the old version')
       .requiredOption('--to <version>', 'the new version'),
     defaultNetworkDir,
-  ).action(async (opts: DiffOptions) => {
-    process.exitCode = await runOps('diff', processIo, opts.json, () => diff(opts));
-  });
+  ).action(opsAction('diff', diff));
 }
 
 async function diff(opts: DiffOptions): Promise<CommandResult> {

@@ -9,8 +9,7 @@ import {
   type CommandResult,
   type OpsOptions,
   openChain,
-  processIo,
-  runOps,
+  opsAction,
   terminalProgress,
 } from '../../ops/command.ts';
 import { exportChain } from '../../ops/export-file.ts';
@@ -30,9 +29,7 @@ export function registerExport(program: Command): void {
       )
       .requiredOption('--out <file>', 'the file to write (written as FILE.tmp, then renamed)'),
     defaultNetworkDir,
-  ).action(async (opts: ExportOptions) => {
-    process.exitCode = await runOps('export', processIo, opts.json, () => exportCommand(opts));
-  });
+  ).action(opsAction('export', exportCommand));
 }
 
 async function exportCommand(opts: ExportOptions): Promise<CommandResult> {

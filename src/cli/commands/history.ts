@@ -10,8 +10,7 @@ import {
   type CommandResult,
   type OpsOptions,
   openChain,
-  processIo,
-  runOps,
+  opsAction,
   terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
@@ -32,9 +31,7 @@ export function registerHistory(program: Command): void {
       )
       .requiredOption('--target <name>', 'the configuration target, e.g. default'),
     defaultNetworkDir,
-  ).action(async (opts: HistoryOptions) => {
-    process.exitCode = await runOps('history', processIo, opts.json, () => history(opts));
-  });
+  ).action(opsAction('history', history));
 }
 
 async function history(opts: HistoryOptions): Promise<CommandResult> {

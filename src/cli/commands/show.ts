@@ -11,9 +11,9 @@ import {
   type CommandResult,
   type OpsOptions,
   openChain,
+  opsAction,
   parseCount,
   processIo,
-  runOps,
   terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
@@ -40,9 +40,7 @@ export function registerShow(program: Command): void {
       .requiredOption('--version <n>', 'the version to show')
       .option('--out <file>', 'write the content to this file instead of stdout'),
     defaultNetworkDir,
-  ).action(async (opts: ShowOptions) => {
-    process.exitCode = await runOps('show', processIo, opts.json, () => show(opts));
-  });
+  ).action(opsAction('show', show));
 }
 
 async function show(opts: ShowOptions): Promise<CommandResult> {

@@ -15,8 +15,7 @@ import {
   type CommandResult,
   type OpsOptions,
   openChain,
-  processIo,
-  runOps,
+  opsAction,
   table,
   terminalProgress,
   validatorUrls,
@@ -37,9 +36,7 @@ export function registerStatus(program: Command): void {
         'the network (validators, view, height, primary, peers) and the fleet, verified against genesis',
       ),
     defaultNetworkDir,
-  ).action(async (opts: OpsOptions) => {
-    process.exitCode = await runOps('status', processIo, opts.json, () => status(opts));
-  });
+  ).action(opsAction('status', status));
 }
 
 async function status(opts: OpsOptions): Promise<CommandResult> {
