@@ -16,7 +16,7 @@ import { loadPrivateKey, savePrivateKey } from '../../src/crypto/keyfile.ts';
 import { deviceAuthorization } from '../../src/device/contract.ts';
 import type { DeviceId, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { type AdminKey, signAsAdmin, signRelease } from '../../src/ledger/index.ts';
-import type { ReleaseBody, Transaction } from '../../src/ledger/types.ts';
+import type { DeviceEnrollBody, DeviceRevokeBody, ReleaseBody, Transaction } from '../../src/ledger/types.ts';
 import { encodeFrame } from '../../src/net/frames.ts';
 import { paths } from '../../src/node/layout.ts';
 import { repoRoot, type TestNetwork } from '../system/harness.ts';
@@ -131,23 +131,29 @@ export async function enroll(
   via = 0,
   group = 'attacks',
 ): Promise<void> {
+  const body: DeviceEnrollBody = {
+    type: 'device-enroll',
+    chainId: net.init.genesis.chainId,
+    deviceId: device.id,
+    publicKey: device.publicKey,
+    group,
+    target: target as TargetName,
+  };
+  // Every validator must know the device before it asks them, or a lagging one answers 403.
+  await commitAsFirstAdmin(net, via, body, `enroll ${device.id}`);
+}
+
+/** Signs a body as the first admin, commits it through `via` and waits until every validator holds it. */
+async function commitAsFirstAdmin(
+  net: TestNetwork,
+  via: number,
+  body: DeviceEnrollBody | DeviceRevokeBody,
+  what: string,
+): Promise<void> {
   const admin = adminKeys(net)[0];
   assert.ok(admin !== undefined);
-  const tx = signAsAdmin(
-    {
-      type: 'device-enroll',
-      chainId: net.init.genesis.chainId,
-      deviceId: device.id,
-      publicKey: device.publicKey,
-      group,
-      target: target as TargetName,
-    },
-    admin.id,
-    admin.privateKey,
-  );
-  const answer = await submitTx(net, via, tx);
-  assert.equal(answer.status, 'committed', `enroll ${device.id}: ${JSON.stringify(answer)}`);
-  // Every validator must know the device before it asks them, or a lagging one answers 403.
+  const answer = await submitTx(net, via, signAsAdmin(body, admin.id, admin.privateKey));
+  assert.equal(answer.status, 'committed', `${what}: ${JSON.stringify(answer)}`);
   await net.waitHeight(allValidators(net), answer.height ?? 0);
 }
 
@@ -156,21 +162,13 @@ function allValidators(net: TestNetwork): number[] {
 }
 
 export async function revoke(net: TestNetwork, device: TestDevice, via = 0): Promise<void> {
-  const admin = adminKeys(net)[0];
-  assert.ok(admin !== undefined);
-  const tx = signAsAdmin(
-    {
-      type: 'device-revoke',
-      chainId: net.init.genesis.chainId,
-      deviceId: device.id,
-      reason: 'attack suite: a stolen device',
-    },
-    admin.id,
-    admin.privateKey,
-  );
-  const answer = await submitTx(net, via, tx);
-  assert.equal(answer.status, 'committed', `revoke ${device.id}: ${JSON.stringify(answer)}`);
-  await net.waitHeight(allValidators(net), answer.height ?? 0);
+  const body: DeviceRevokeBody = {
+    type: 'device-revoke',
+    chainId: net.init.genesis.chainId,
+    deviceId: device.id,
+    reason: 'attack suite: a stolen device',
+  };
+  await commitAsFirstAdmin(net, via, body, `revoke ${device.id}`);
 }
 
 /** Every transaction of a validator's whole chain (through /v1/blocks, page by page). */
