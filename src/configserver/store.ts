@@ -276,13 +276,23 @@ export class ArtifactStore {
     let size = 0;
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
     try {
+      // Settle on 'close', not on 'finish' or the first error: the file is opened
+      // asynchronously, so a refusal that came before the open would otherwise let the
+      // `finally` below remove the temp file before it exists, and leave it behind.
       await new Promise<void>((resolve, reject) => {
+        let failure: Error | undefined;
         const fail = (err: Error) => {
+          if (failure !== undefined) return;
+          failure = err;
           body.unpipe(out);
           body.resume();
           out.destroy();
-          reject(err);
         };
+        out.on('close', () => {
+          if (failure !== undefined) reject(failure);
+          else if (!out.writableFinished) reject(new Error('the upload stream closed before it finished'));
+          else resolve();
+        });
         body.on('data', (chunk: Buffer) => {
           size += chunk.byteLength;
           if (size > this.bytesMax) {
@@ -299,7 +309,6 @@ export class ArtifactStore {
         });
         body.on('error', fail);
         out.on('error', fail);
-        out.on('finish', resolve);
         body.pipe(out);
       });
       const sha256 = hasher.digest('hex') as Hash32Hex;
