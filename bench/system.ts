@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../src/api/client.ts';
@@ -26,6 +26,7 @@ import { ArtifactStore } from '../src/configserver/store.ts';
 import { sha256Hex } from '../src/crypto/hash.ts';
 import type { Hash32Hex, TargetName } from '../src/encoding/brand.ts';
 import { apiUrlOf, configServerUrl, findFreeBasePort, paths } from '../src/node/layout.ts';
+import { defaultVerifyOn } from '../src/node/verifier.ts';
 
 const thisFile = fileURLToPath(import.meta.url);
 
@@ -343,10 +344,17 @@ export async function run(args: string[]): Promise<void> {
     // With --profile, every validator records a CPU profile of the whole run; validator 0's (the
     // primary of view 0) is summarized, and --profile-out DIR keeps them all.
     const profileDir = join(dir, 'profile');
+    // As `configchain up` decides, unless --verify-on names a place.
+    const verifyOnAt = args.indexOf('--verify-on');
+    const verifyOn =
+      verifyOnAt >= 0
+        ? String(args[verifyOnAt + 1])
+        : defaultVerifyOn(network.validators.length, availableParallelism());
+    console.log(`  validators check signatures on the ${verifyOn}`);
     const validators = network.validators.map((v) =>
       group.start(
         `validator ${v.id}`,
-        ['node', '--dir', dir, '--id', String(v.id)],
+        ['node', '--dir', dir, '--id', String(v.id), '--verify-on', verifyOn],
         join(dir, `v${v.id}.log`),
         profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `v${v.id}`)}`] : [],
       ),

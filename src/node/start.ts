@@ -29,7 +29,7 @@ import { loadGenesisFile, loadNetworkFile, paths } from './layout.ts';
 import { createNodeMetrics } from './metrics.ts';
 import { fromStored } from './records.ts';
 import { ValidatorNode } from './validator.ts';
-import { ConsensusVerifier, TxSignatureChecker } from './verifier.ts';
+import { ConsensusVerifier, TxSignatureChecker, type VerifyOn } from './verifier.ts';
 
 export interface StartOptions {
   readonly dir: string;
@@ -41,6 +41,8 @@ export interface StartOptions {
   readonly transport?: (genesis: Genesis) => Transport;
   /** Listen address of the HTTP API; the network file's host by default. */
   readonly apiHost?: string;
+  /** Where signatures are checked (see VerifyOn); the thread pool by default. */
+  readonly verifyOn?: VerifyOn;
 }
 
 export interface RunningNode {
@@ -128,7 +130,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       artifactBytesMax: genesis.policy.artifactBytesMax,
       keepContentBytesMax: genesis.policy.contentCopyBytesMax,
     });
-    const txChecker = new TxSignatureChecker(genesis);
+    const txChecker = new TxSignatureChecker(genesis, options.verifyOn);
     const app = new LedgerApp({
       genesis,
       committed: { header: tipBlock.block.header, hash: tip.hash, state, changes: [] },
@@ -160,7 +162,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       pendingTxs: () => replicaRef?.pendingRequests ?? 0,
       transport: () => transport.counters(),
     });
-    const verifier = new ConsensusVerifier(genesis);
+    const verifier = new ConsensusVerifier(genesis, options.verifyOn);
     const config: ReplicaConfig = {
       chainId: genesis.chainId,
       id,

@@ -4,12 +4,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import pino, { type Logger } from 'pino';
 import { KeyFileError } from '../../crypto/keyfile.ts';
 import { ConfigChainError } from '../../errors.ts';
 import { loadNetworkFile, paths } from '../../node/layout.ts';
 import { startNode } from '../../node/start.ts';
+import { type VerifyOn, verifyOnChoices } from '../../node/verifier.ts';
 
 export function createNodeLogger(
   dir: string,
@@ -33,7 +34,15 @@ export function registerNode(program: Command): void {
     .description('run one validator: PBFT replica, SQLite ledger, peer links and the HTTP API')
     .requiredOption('--dir <dir>', 'the network directory made by configchain init')
     .requiredOption('--id <n>', 'this validator id (0-based)', (v) => Number.parseInt(v, 10))
-    .action(async (opts: { dir: string; id: number }) => {
+    .addOption(
+      new Option(
+        '--verify-on <where>',
+        'where signatures are checked: the thread pool (a validator with spare cores) or its event loop (several validators sharing few cores)',
+      )
+        .choices(verifyOnChoices)
+        .default('thread-pool'),
+    )
+    .action(async (opts: { dir: string; id: number; verifyOn: VerifyOn }) => {
       const dir = resolve(opts.dir);
       if (!Number.isSafeInteger(opts.id) || opts.id < 0) {
         console.error('configchain node: --id must be a validator id (0, 1, 2, ...)');
@@ -62,6 +71,7 @@ export function registerNode(program: Command): void {
           dir,
           id: opts.id,
           logger: log,
+          verifyOn: opts.verifyOn,
           onFatal: (error) => {
             console.error(`configchain node ${opts.id}: ${error.message}`);
             void running?.stop().finally(() => process.exit(1));

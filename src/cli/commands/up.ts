@@ -13,10 +13,12 @@
  * be the first to validate.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient } from '../../api/client.ts';
 import { apiUrlOf, configServerUrl, loadNetworkFile, type NetworkFile, paths } from '../../node/layout.ts';
+import { defaultVerifyOn } from '../../node/verifier.ts';
 import { runDemo } from '../up/demo.ts';
 import { runDeviceDemo } from '../up/device-demo.ts';
 import { type Child, logTail, ProcessGroup, repoRoot } from '../up/processes.ts';
@@ -157,10 +159,13 @@ export async function up(options: UpOptions): Promise<number> {
         join(paths.configServerDir(dir, s.id), 'process.log'),
       ),
     );
+    // Every validator runs on this machine: a pool thread for signatures helps only when the
+    // machine has a core to spare beyond the validators' event loops.
+    const verifyOn = defaultVerifyOn(network.validators.length, availableParallelism());
     const validators = network.validators.map((v) =>
       group.start(
         `validator ${v.id}`,
-        ['node', '--dir', dir, '--id', String(v.id)],
+        ['node', '--dir', dir, '--id', String(v.id), '--verify-on', verifyOn],
         join(paths.dataDir(dir, v.id), 'process.log'),
       ),
     );
