@@ -19,7 +19,7 @@ import { sha256Hex } from '../../src/crypto/hash.ts';
 import { loadPrivateKey } from '../../src/crypto/keyfile.ts';
 import type { DeviceId, Hash32Hex, PublicKeyHex, TargetName } from '../../src/encoding/brand.ts';
 import { signAsAdmin, signAsDevice, signRelease, txId, waveOf } from '../../src/ledger/index.ts';
-import type { Transaction } from '../../src/ledger/types.ts';
+import type { RolloutEntry, Transaction } from '../../src/ledger/types.ts';
 import { paths } from '../../src/node/layout.ts';
 import { answers, repoRoot, sha256OfText, startNetwork, type TestNetwork } from '../system/harness.ts';
 
@@ -264,29 +264,53 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
     assert.equal(await page.locator('[data-testid="devices"] tbody tr').count(), 1);
     await page.getByTestId('filter-group').selectOption('');
 
-    // The rollout's waves hold the enrolled devices where the ledger puts them.
+    // cam-5 applied v2's version number with v1's bytes: failed, as the ledger counts it.
+    assert.equal(await compliance('cam-5'), 'failed');
+    const cam5 = await page.locator('[data-testid="devices"] tr[data-device="cam-5"] td').allTextContents();
+    assert.match(cam5[4] ?? '', /^v2 applied \(other bytes\) in #\d+$/);
+
+    // The rollout shows the ledger's own state. Worked out here from the seed: cam-3 is revoked and
+    // gw-1 follows another target, so neither is in the rollout; cam-2 reported only v1, which
+    // does not count; cam-5's "applied" of other bytes is a failure (a browser that counted every
+    // "applied" report as a success showed it as one). cam-4 is wave 1's only device and failed,
+    // more than 50%, so the rollout halted there.
     const rollout = page.locator(`[data-testid="rollout"][data-rollout="${rolloutId}"]`);
     await waitShown(page, rollout);
-    const expected = rolloutWaves.map(() => ({ devices: 0, applied: 0, failed: 0 }));
-    // cam-3 is revoked and gw-1 follows another target: neither is in the rollout.
+    const expected = rolloutWaves.map(() => ({ devices: 0, successes: 0, failures: 0 }));
     for (const [id, outcome] of [
-      ['cam-1', 'applied'],
+      ['cam-1', 'success'],
       ['cam-2', 'none'],
-      ['cam-4', 'failed'],
+      ['cam-4', 'failure'],
+      ['cam-5', 'failure'],
     ] as const) {
       const wave = expected[waveOf(id, rolloutId, rolloutWaves)];
       assert.ok(wave !== undefined);
       wave.devices++;
-      if (outcome === 'applied') wave.applied++;
-      if (outcome === 'failed') wave.failed++;
+      if (outcome === 'success') wave.successes++;
+      if (outcome === 'failure') wave.failures++;
     }
+    const ledger = (await (await fetch(`${net.apiUrl(0)}/v1/rollouts/${rolloutId}`)).json()) as RolloutEntry;
+    assert.deepEqual(
+      ledger.progress.map((p) => ({ devices: p.devices, successes: p.successes, failures: p.failures })),
+      expected,
+      'the ledger counts the seed as worked out above',
+    );
+    const failedWave = expected.findIndex((w) => w.failures * 100 > 50 * w.devices);
+    assert.ok(failedWave >= 0, 'the seed makes one wave fail');
+    assert.equal(ledger.status, 'halted');
+    assert.equal(await rollout.getAttribute('data-status'), 'halted');
+    assert.equal(await rollout.getAttribute('data-current-wave'), String(ledger.currentWave));
+    assert.equal(await rollout.getByTestId('rollout-status').textContent(), 'halted');
+    assert.equal(await rollout.getByTestId('rollout-reason').textContent(), ledger.reason);
+    assert.match(ledger.reason, new RegExp(`^wave ${failedWave + 1} of ${rolloutWaves.length}: `));
     for (const [i, want] of expected.entries()) {
       const cells = await rollout.locator(`tr[data-wave="${i}"] td`).allTextContents();
       assert.deepEqual(
-        cells.slice(2, 5).map(Number),
-        [want.devices, want.applied, want.failed],
+        cells.slice(2, 6).map(Number),
+        [want.devices, want.successes, want.failures, want.devices - want.successes - want.failures],
         `wave ${i + 1}`,
       );
+      assert.equal(cells[6], i <= ledger.currentWave ? 'yes' : 'no', `wave ${i + 1} open`);
     }
     await shot(page, 'fleet-1280x800');
   });
@@ -391,7 +415,7 @@ describe('dashboard in chromium against a 4-validator network', { timeout: 180_0
 /**
  * Ledger data for every page: an attested demo version; two released versions (inline content) of
  * web-config and of group:cameras; devices that are compliant, behind, failed and revoked; and
- * a rollout of group:cameras v2 in two waves.
+ * a rollout of group:cameras v2 in two waves, recorded before the devices report, which halts.
  */
 async function seed(net: TestNetwork): Promise<void> {
   const chainId = net.init.genesis.chainId;
@@ -424,6 +448,7 @@ async function seed(net: TestNetwork): Promise<void> {
     ['cam-3', 'cameras', groupTarget, generateKeyPair()],
     ['cam-4', 'cameras', groupTarget, generateKeyPair()],
     ['gw-1', 'gateways', target, generateKeyPair()],
+    ['cam-5', 'cameras', groupTarget, generateKeyPair()],
   ];
   const enroll = ([id, group, deviceTarget, key]: [string, string, string, KeyPair]) =>
     signAsAdmin(
@@ -447,34 +472,9 @@ async function seed(net: TestNetwork): Promise<void> {
     ),
     ...devices.map((d) => submit(net, enroll(d))),
   ]);
-  const reports: [number, number, 'applied' | 'failed'][] = [
-    [0, 2, 'applied'],
-    [1, 1, 'applied'],
-    [3, 2, 'failed'],
-    [4, 2, 'failed'],
-  ];
+  // The rollout commits before any report, so the ledger counts every report on v2 in it (cam-3's
+  // revocation, before or after the rollout, leaves it out either way).
   await Promise.all([
-    ...reports.map(([index, version, status]) => {
-      const device = devices[index];
-      assert.ok(device !== undefined);
-      return submit(
-        net,
-        signAsDevice(
-          {
-            type: 'device-report',
-            chainId,
-            deviceId: device[0] as DeviceId,
-            seq: 1,
-            target: device[2] as TargetName,
-            version,
-            sha256: (version === 2 ? v2Hash : v1Hash) as Hash32Hex,
-            status,
-            detail: status === 'failed' ? 'flash write error' : '',
-          },
-          device[3].privateKey,
-        ),
-      );
-    }),
     submit(
       net,
       signRelease(
@@ -499,4 +499,36 @@ async function seed(net: TestNetwork): Promise<void> {
       ),
     ),
   ]);
+  // [device index, version, status, sha256]: cam-5 says it applied v2 but names v1's bytes, which
+  // the ledger counts as a failure of the rollout.
+  const reports: [number, number, 'applied' | 'failed', string][] = [
+    [0, 2, 'applied', v2Hash],
+    [1, 1, 'applied', v1Hash],
+    [3, 2, 'failed', v2Hash],
+    [4, 2, 'failed', v2Hash],
+    [5, 2, 'applied', v1Hash],
+  ];
+  await Promise.all(
+    reports.map(([index, version, status, reported]) => {
+      const device = devices[index];
+      assert.ok(device !== undefined);
+      return submit(
+        net,
+        signAsDevice(
+          {
+            type: 'device-report',
+            chainId,
+            deviceId: device[0] as DeviceId,
+            seq: 1,
+            target: device[2] as TargetName,
+            version,
+            sha256: reported as Hash32Hex,
+            status,
+            detail: status === 'failed' ? 'flash write error' : '',
+          },
+          device[3].privateKey,
+        ),
+      );
+    }),
+  );
 }

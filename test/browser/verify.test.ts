@@ -11,8 +11,7 @@ import { Domain } from '../../src/crypto/domains.ts';
 import { generateKeyPair, sign } from '../../src/crypto/ed25519.ts';
 import type { BlockHash, Hash32Hex, Height, TargetName, TxId, View } from '../../src/encoding/brand.ts';
 import { canonicalBytes } from '../../src/encoding/canonical.ts';
-import { blockHash, LedgerState, txId, txInclusionProof, txRoot, waveOf } from '../../src/ledger/index.ts';
-import { waveBucket as ledgerWaveBucket } from '../../src/ledger/rollout.ts';
+import { blockHash, LedgerState, txId, txInclusionProof, txRoot } from '../../src/ledger/index.ts';
 import type { BlockHeader, StateKey, TargetEntry, Transaction } from '../../src/ledger/types.ts';
 import { sideBySide, splitLines } from '../../web/src/diff.ts';
 import {
@@ -23,7 +22,6 @@ import {
   hasEd25519,
   type TxProofLike,
 } from '../../web/src/verify.ts';
-import { waveBucket, waveIndex } from '../../web/src/waves.ts';
 
 const chainId = 'browser-check';
 
@@ -192,24 +190,6 @@ describe('state proofs in the browser', () => {
         if (n > 0) assert.notEqual(await checkStateProof('00'.repeat(32), key, present, proof), null);
       }),
       { numRuns: 80 },
-    );
-  });
-});
-
-describe('rollout waves in the browser', () => {
-  it('puts every device in the wave the ledger does', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.string({ minLength: 1, maxLength: 40 }),
-        fc.string({ minLength: 1, maxLength: 40 }),
-        async (device, rollout) => {
-          assert.equal(await waveBucket(device, rollout), ledgerWaveBucket(device, rollout));
-          for (const waves of [[100], [10, 50, 100], [1, 2, 3, 100]]) {
-            assert.equal(waveIndex(await waveBucket(device, rollout), waves), waveOf(device, rollout, waves));
-          }
-        },
-      ),
-      { numRuns: 300 },
     );
   });
 });

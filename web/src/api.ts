@@ -15,6 +15,8 @@ export type Validators = Awaited<ReturnType<ApiClient['validators']>>;
 export type BlockRecord = Awaited<ReturnType<ApiClient['block']>>;
 export type TargetEntry = Awaited<ReturnType<ApiClient['target']>>;
 export type TargetHistory = Awaited<ReturnType<ApiClient['targetHistory']>>;
+/** A staged rollout as the ledger keeps it (GET /v1/rollouts): status, reason, per-wave counts. */
+export type Rollout = Awaited<ReturnType<ApiClient['rollouts']>>[number];
 export type Tx = BlockRecord['block']['txs'][number];
 
 /** What the event stream sends for every committed block (GET /v1/events, `event: block`). */

@@ -2,15 +2,14 @@
  * Fleet: the devices of the registry (GET /v1/devices, paged by cursor), enrolled or revoked,
  * their last report, and whether they run their target's current version: compliant (applied the
  * current version), behind (an older one, or no report yet) or failed (the last report failed or
- * did not match). Filters by target and by group.
+ * did not match: "applied" with bytes other than the release's). Filters by target and by group.
+ * Below, the staged rollouts with the ledger's own status and per-wave counts (GET /v1/rollouts).
  */
 import { useMemo, useState } from 'react';
 import { devicesPageMax } from '../../../src/constants.ts';
-import { api, explain, isNotFound, type TargetEntry } from '../api.ts';
+import { api, explain, isNotFound, type Rollout, type TargetEntry } from '../api.ts';
 import { useLive } from '../live.tsx';
-import { type RolloutRecord, recentRollouts } from '../rollouts.ts';
-import { Link, Loading, Notice, useLoad } from '../ui.tsx';
-import { waveBucket, waveIndex } from '../waves.ts';
+import { Hash, Link, Loading, Notice, useLoad } from '../ui.tsx';
 
 /** Pages of devices the dashboard reads at most (devicesPageMax each). */
 const devicePagesMax = 10;
@@ -56,6 +55,8 @@ function compliance(d: Device, target: TargetEntry | null | undefined): Complian
   if (r === null) return 'behind';
   if (r.status !== 'applied') return 'failed';
   if (r.version >= target.version && r.sha256 === target.sha256) return 'compliant';
+  // Applied the current version number but other bytes: the ledger counts that as a failure too.
+  if (r.version === target.version) return 'failed';
   return 'behind';
 }
 
@@ -164,7 +165,8 @@ export function FleetPage() {
                             <span className="muted">none yet</span>
                           ) : (
                             <>
-                              v{d.lastReport.version} {d.lastReport.status} in{' '}
+                              v{d.lastReport.version} {d.lastReport.status}
+                              {c === 'failed' && d.lastReport.status === 'applied' ? ' (other bytes)' : ''} in{' '}
                               <Link to={`/ledger/${d.lastReport.height}`}>#{d.lastReport.height}</Link>
                             </>
                           )}
@@ -185,118 +187,123 @@ export function FleetPage() {
           ) : null}
         </>
       )}
-      <Rollouts devices={devices} height={height} />
+      <Rollouts height={height} />
     </section>
   );
 }
 
-interface WaveRow {
-  readonly wave: number;
-  readonly upTo: number;
-  readonly devices: number;
-  readonly applied: number;
-  readonly failed: number;
-}
+/** Rollouts the page reads at most: the newest ones, as GET /v1/rollouts orders them. */
+const rolloutsShownMax = 20;
 
-async function waveRows(r: RolloutRecord, devices: readonly Device[]): Promise<WaveRow[]> {
-  const rows = r.waves.map((upTo, wave) => ({ wave, upTo, devices: 0, applied: 0, failed: 0 }));
-  for (const d of devices) {
-    if (d.target !== r.target || d.status !== 'enrolled') continue;
-    const row = rows[waveIndex(await waveBucket(d.deviceId, r.rolloutId), r.waves)];
-    if (row === undefined) continue;
-    row.devices++;
-    const report = d.lastReport;
-    if (report === null || report.version !== r.version) continue;
-    if (report.status === 'applied') row.applied++;
-    else row.failed++;
-  }
-  return rows;
-}
+const statusClass: Record<Rollout['status'], string> = {
+  running: 'warn',
+  done: 'ok',
+  halted: 'bad',
+  aborted: 'bad',
+};
 
-/** Rollouts recorded on the chain and, per wave, what its devices last reported. */
-function Rollouts({ devices, height }: { readonly devices: readonly Device[]; readonly height: number }) {
-  const rollouts = useLoad(async () => {
-    const { rollouts, truncated } = await recentRollouts();
-    const withWaves = await Promise.all(rollouts.map(async (r) => ({ r, rows: await waveRows(r, devices) })));
-    return { withWaves, truncated };
-  }, [height, devices]);
+/**
+ * Staged rollouts as the ledger keeps them (GET /v1/rollouts): status, why, the newest open wave,
+ * and per wave the enrolled devices and the reports the ledger counted as successes (applied with
+ * the release's exact sha256) or failures. Nothing is recounted here: a browser that counted the
+ * devices' reports itself would disagree with the ledger (an "applied" report of other bytes is a
+ * failure there) and with every device that decides its wave on the proved entry.
+ */
+function Rollouts({ height }: { readonly height: number }) {
+  const rollouts = useLoad(() => api.rollouts(rolloutsShownMax), [height]);
   return (
     <>
       <h2>Rollouts</h2>
       {rollouts.state === 'loading' ? <Loading what="the rollouts" /> : null}
       {rollouts.state === 'error' ? (
         <Notice kind="error" title="Could not read the rollouts">
-          {explain(rollouts.error, 'reading the chain')}
+          {explain(rollouts.error, 'GET /v1/rollouts')}
         </Notice>
       ) : null}
-      {rollouts.state === 'ok' && rollouts.value.withWaves.length === 0 ? (
+      {rollouts.state === 'ok' && rollouts.value.length === 0 ? (
         <Notice kind="empty" title="No rollouts" testId="rollouts-empty">
-          No rollout transaction is in the {rollouts.value.truncated ? 'newest blocks read' : 'chain'}.
-          Without a rollout, every device follows its target's current version as soon as it is released;
-          record a rollout for a group target to release to the group in waves.
+          The ledger holds no staged rollout. Without one, every device follows its target's current version
+          as soon as it is released; record a rollout for a group target (configchain rollout) to release to
+          the group in waves.
         </Notice>
       ) : null}
-      {rollouts.state === 'ok'
-        ? rollouts.value.withWaves.map(({ r, rows }) => (
-            <article
-              key={r.rolloutId}
-              className="occurrence"
-              data-testid="rollout"
-              data-rollout={r.rolloutId}
-            >
-              <h3>
-                {r.rolloutId}: <Link to={`/configs/${encodeURIComponent(r.target)}`}>{r.target}</Link> v
-                {r.version}{' '}
-                <span className="muted">
-                  (block <Link to={`/ledger/${r.height}`}>#{r.height}</Link>, halts above{' '}
-                  {r.maxFailuresPercent}% failures in a wave)
-                </span>
-              </h3>
-              {r.controls.length === 0 ? null : (
-                <p>
-                  Controls:{' '}
-                  {r.controls.map((c) => (
-                    <span key={c.height} className="badge">
-                      {c.action} #{c.height}
-                    </span>
-                  ))}
-                </p>
-              )}
-              <div className="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Wave</th>
-                      <th>Buckets</th>
-                      <th>Devices</th>
-                      <th>Applied v{r.version}</th>
-                      <th>Failed</th>
-                      <th>Not reported yet</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {rows.map((w) => (
-                      <tr key={w.wave} data-wave={w.wave}>
-                        <td>{w.wave + 1}</td>
-                        <td>
-                          {w.wave === 0 ? 0 : (r.waves[w.wave - 1] ?? 0)}–{w.upTo - 1}
-                        </td>
-                        <td>{w.devices}</td>
-                        <td className={w.applied > 0 ? 'ok' : ''}>{w.applied}</td>
-                        <td className={w.failed > 0 ? 'bad' : ''}>{w.failed}</td>
-                        <td>{w.devices - w.applied - w.failed}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <p className="muted">
-                Waves and counts are worked out in this browser from the chain and the devices' last reports;
-                the ledger's own rollout state (running, halted, done) is not served by the API yet.
-              </p>
-            </article>
-          ))
-        : null}
+      {rollouts.state === 'ok' ? rollouts.value.map((r) => <RolloutCard key={r.rolloutId} r={r} />) : null}
+      {rollouts.state === 'ok' && rollouts.value.length === rolloutsShownMax ? (
+        <p className="muted">Only the newest {rolloutsShownMax} rollouts are shown.</p>
+      ) : null}
     </>
+  );
+}
+
+function RolloutCard({ r }: { readonly r: Rollout }) {
+  return (
+    <article
+      className="occurrence"
+      data-testid="rollout"
+      data-rollout={r.rolloutId}
+      data-status={r.status}
+      data-current-wave={r.currentWave}
+    >
+      <h3>
+        {r.rolloutId}: <Link to={`/configs/${encodeURIComponent(r.target)}`}>{r.target}</Link> v{r.version}{' '}
+        <span className="muted">
+          (block <Link to={`/ledger/${r.createdAt}`}>#{r.createdAt}</Link>, halts above {r.maxFailuresPercent}
+          % failures in a wave)
+        </span>
+      </h3>
+      <p>
+        <span className={statusClass[r.status]} data-testid="rollout-status">
+          {r.status}
+          {r.rollback ? ' (rolled back)' : ''}
+        </span>
+        {r.reason === '' ? null : (
+          <>
+            {': '}
+            <span data-testid="rollout-reason">{r.reason}</span>
+          </>
+        )}
+        <span className="muted">
+          {' '}
+          · wave {r.currentWave + 1} of {r.waves.length} open
+          {r.controlSeq === 0 ? '' : ` · ${r.controlSeq} operator control${r.controlSeq === 1 ? '' : 's'}`}
+        </span>
+      </p>
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th>Wave</th>
+              <th>Buckets</th>
+              <th>Devices</th>
+              <th>Succeeded</th>
+              <th>Failed</th>
+              <th>Not counted yet</th>
+              <th>Open</th>
+            </tr>
+          </thead>
+          <tbody>
+            {r.progress.map((w, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: a wave is its position in the rollout
+              <tr key={i} data-wave={i}>
+                <td>{i + 1}</td>
+                <td>
+                  {i === 0 ? 0 : (r.waves[i - 1] ?? 0)}–{(r.waves[i] ?? 100) - 1}
+                </td>
+                <td>{w.devices}</td>
+                <td className={w.successes > 0 ? 'ok' : ''}>{w.successes}</td>
+                <td className={w.failures > 0 ? 'bad' : ''}>{w.failures}</td>
+                <td>{w.devices - w.successes - w.failures}</td>
+                <td>{i <= r.currentWave ? 'yes' : 'no'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <p className="muted">
+        Status and counts are the ledger's (rollout/{r.rolloutId}): a report counts as a success only when it
+        applied exactly the release's sha256 (<Hash value={r.sha256} />
+        ), and each device counts once, by its latest report on v{r.version}.
+      </p>
+    </article>
   );
 }
