@@ -17,6 +17,8 @@ export const adminsMax = 64;
 export const chainIdLengthMax = 64;
 export const adminIdLengthMax = 64;
 export const urlLengthMax = 512;
+/** The largest TCP port, the bound of every --port and --base-port. */
+export const portMax = 65_535;
 export const configSourcesMax = 16;
 export const mediaTypeLengthMax = 128;
 export const deviceGroupLengthMax = 64;
@@ -245,6 +247,8 @@ export const deviceHookOutputBytesMax = 4096;
 export const deviceReportWaitMs = 5000;
 /** The agent's pause between rounds when all is well (--interval-ms overrides it). */
 export const deviceIntervalMsDefault = 5000;
+/** The longest --interval-ms a device agent accepts (a day; timers cap near 24.8 days anyway). */
+export const deviceIntervalMsMax = 24 * 60 * 60_000;
 /** The first and the largest back-off after a failed round; jitter picks within [backoff/2, backoff]. */
 export const deviceBackoffMsMin = 500;
 export const deviceBackoffMsMax = 60_000;

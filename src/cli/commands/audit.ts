@@ -10,13 +10,13 @@ import {
   type OpsOptions,
   openChain,
   opsAction,
-  parseCount,
   terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
 import { OpsError } from '../../ops/errors.ts';
 import type { AuditOutput } from '../../ops/schemas.ts';
 import { AuditCollector, isoTime, signerText } from '../../ops/views.ts';
+import { wholeNumber } from '../args.ts';
 import { defaultNetworkDir } from './up.ts';
 
 interface AuditOptions extends OpsOptions {
@@ -55,10 +55,7 @@ export function parseSince(text: string): number {
 
 async function audit(opts: AuditOptions): Promise<CommandResult> {
   const sinceMs = parseSince(opts.since);
-  const limit = parseCount(opts.limit, '--limit');
-  if (limit < 1 || limit > opsAuditEntriesMax) {
-    throw new OpsError('USAGE', `--limit must be between 1 and ${opsAuditEntriesMax}`);
-  }
+  const limit = wholeNumber(opts.limit, '--limit', 1, opsAuditEntriesMax);
   const { genesis, nodeUrl, reader } = await openChain(opts, terminalProgress());
   const collector = new AuditCollector(sinceMs, limit, opts.heartbeats);
   await reader.sync((block) => collector.onBlock(block));

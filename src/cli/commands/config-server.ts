@@ -8,8 +8,10 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { buildConfigServer } from '../../configserver/server.ts';
 import { ArtifactStore } from '../../configserver/store.ts';
+import { portMax } from '../../constants.ts';
 import { ConfigChainError } from '../../errors.ts';
 import { loadGenesisFile, loadNetworkFile, paths } from '../../node/layout.ts';
+import { wholeNumberOption } from '../args.ts';
 
 export interface ConfigServerRunOptions {
   readonly dir: string;
@@ -73,7 +75,11 @@ export function registerConfigServer(program: Command): void {
     .requiredOption('--dir <dir>', 'the network directory made by configchain init')
     .requiredOption('--id <id>', 'which config server: A (device-facing) or B (validator-facing)')
     .option('--host <host>', 'listen address (default: from network.json)')
-    .option('--port <port>', 'listen port (default: from network.json)', (v) => Number.parseInt(v, 10))
+    .option(
+      '--port <port>',
+      'listen port (default: from network.json)',
+      wholeNumberOption('--port', 1, portMax),
+    )
     .action(async (opts: { dir: string; id: string; host?: string; port?: number }) => {
       if (opts.id !== 'A' && opts.id !== 'B') {
         console.error(`--id must be A or B, got "${opts.id}"`);

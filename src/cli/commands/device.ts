@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { deviceIntervalMsDefault } from '../../constants.ts';
+import { deviceIntervalMsDefault, deviceIntervalMsMax } from '../../constants.ts';
 import {
   DeviceSetupError,
   describeResult,
@@ -16,6 +16,7 @@ import {
   runAgent,
   runRound,
 } from '../../device/agent.ts';
+import { wholeNumberOption } from '../args.ts';
 import { progressCallback } from '../progress.ts';
 
 interface DeviceCliOptions {
@@ -45,18 +46,13 @@ export function registerDevice(program: Command): void {
     .option(
       '--interval-ms <ms>',
       'pause between rounds when all is well',
-      (v) => Number.parseInt(v, 10),
+      wholeNumberOption('--interval-ms', 0, deviceIntervalMsMax),
       deviceIntervalMsDefault,
     )
     .option('--json', 'with --once, print the round result as JSON')
     .action(async (opts: DeviceCliOptions) => {
       if (opts.mode !== 'proof' && opts.mode !== 'simple') {
         console.error(`configchain device: --mode must be proof or simple, got "${opts.mode}"`);
-        process.exitCode = 2;
-        return;
-      }
-      if (!Number.isSafeInteger(opts.intervalMs) || opts.intervalMs < 0) {
-        console.error('configchain device: --interval-ms must be a non-negative integer');
         process.exitCode = 2;
         return;
       }

@@ -5,13 +5,13 @@
  * with both hashes and sizes instead of a line diff.
  */
 import type { Command } from 'commander';
+import { versionMax } from '../../constants.ts';
 import {
   addOpsOptions,
   type CommandResult,
   type OpsOptions,
   openChain,
   opsAction,
-  parseCount,
   terminalProgress,
   verifiedTip,
 } from '../../ops/command.ts';
@@ -19,6 +19,7 @@ import { binaryReason, DiffTooLarge, unifiedDiff } from '../../ops/diff.ts';
 import { OpsError } from '../../ops/errors.ts';
 import type { DiffOutput } from '../../ops/schemas.ts';
 import { readVerifiedVersions, type VerifiedVersion } from '../../ops/versions.ts';
+import { wholeNumber } from '../args.ts';
 import { defaultNetworkDir } from './up.ts';
 
 interface DiffOptions extends OpsOptions {
@@ -40,8 +41,8 @@ export function registerDiff(program: Command): void {
 }
 
 async function diff(opts: DiffOptions): Promise<CommandResult> {
-  const fromVersion = parseCount(opts.from, '--from');
-  const toVersion = parseCount(opts.to, '--to');
+  const fromVersion = wholeNumber(opts.from, '--from', 1, versionMax);
+  const toVersion = wholeNumber(opts.to, '--to', 1, versionMax);
   const chain = await openChain(opts, terminalProgress());
   const [a, b] = await readVerifiedVersions(chain, opts.dir, opts.target, [fromVersion, toVersion]);
   if (a === undefined || b === undefined) throw new OpsError('NOT_FOUND', 'a version is missing');

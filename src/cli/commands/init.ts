@@ -12,6 +12,7 @@ import { seedArtifact } from '../../configserver/store.ts';
 import {
   artifactBytesMax,
   inlineContentBytesMax,
+  portMax,
   validateHashTimeoutMs,
   validatorsMax,
 } from '../../constants.ts';
@@ -22,6 +23,7 @@ import { ConfigChainError } from '../../errors.ts';
 import type { Genesis } from '../../ledger/types.ts';
 import { createCa, issueValidatorCert, writeCertAndKey } from '../../net/pki.ts';
 import { defaultBasePort, defaultPorts, type NetworkFile, paths } from '../../node/layout.ts';
+import { wholeNumberOption } from '../args.ts';
 
 export interface InitOptions {
   readonly dir: string;
@@ -217,9 +219,16 @@ export function registerInit(program: Command): void {
     .command('init')
     .description('create a network directory: genesis, CA and TLS certificates, validator/admin/device keys')
     .requiredOption('--dir <dir>', 'directory to create the network in')
-    .option('--validators <n>', 'number of validators, 3f+1 >= 4', (v) => Number.parseInt(v, 10), 4)
-    .option('--base-port <p>', 'base port: API p+1+i, peer p+1001+i, config servers p+101/p+102', (v) =>
-      Number.parseInt(v, 10),
+    .option(
+      '--validators <n>',
+      'number of validators, 3f+1 >= 4',
+      wholeNumberOption('--validators', 4, validatorsMax),
+      4,
+    )
+    .option(
+      '--base-port <p>',
+      'base port: API p+1+i, peer p+1001+i, config servers p+101/p+102',
+      wholeNumberOption('--base-port', 1, portMax),
     )
     .option('--demo', "seed the article's example data and allow its unauthenticated API", false)
     .option('--force', 'delete an existing network in --dir first (keys and chain data included)', false)

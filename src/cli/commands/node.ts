@@ -6,11 +6,13 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import pino, { type Logger } from 'pino';
+import { validatorsMax } from '../../constants.ts';
 import { KeyFileError } from '../../crypto/keyfile.ts';
 import { ConfigChainError } from '../../errors.ts';
 import { loadNetworkFile, paths } from '../../node/layout.ts';
 import { startNode } from '../../node/start.ts';
 import { type VerifyOn, verifyOnChoices } from '../../node/verifier.ts';
+import { wholeNumberOption } from '../args.ts';
 
 export function createNodeLogger(
   dir: string,
@@ -33,7 +35,11 @@ export function registerNode(program: Command): void {
     .command('node')
     .description('run one validator: PBFT replica, SQLite ledger, peer links and the HTTP API')
     .requiredOption('--dir <dir>', 'the network directory made by configchain init')
-    .requiredOption('--id <n>', 'this validator id (0-based)', (v) => Number.parseInt(v, 10))
+    .requiredOption(
+      '--id <n>',
+      'this validator id (0-based)',
+      wholeNumberOption('--id', 0, validatorsMax - 1),
+    )
     .addOption(
       new Option(
         '--verify-on <where>',
@@ -44,11 +50,6 @@ export function registerNode(program: Command): void {
     )
     .action(async (opts: { dir: string; id: number; verifyOn: VerifyOn }) => {
       const dir = resolve(opts.dir);
-      if (!Number.isSafeInteger(opts.id) || opts.id < 0) {
-        console.error('configchain node: --id must be a validator id (0, 1, 2, ...)');
-        process.exitCode = 2;
-        return;
-      }
       try {
         // Checked before the logger creates the data directory of a network that does not exist.
         const network = loadNetworkFile(dir);

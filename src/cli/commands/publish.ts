@@ -40,6 +40,7 @@ import {
   operatorUploadTimeoutMs,
   targetNameLengthMax,
   txWaitMsMax,
+  versionMax,
 } from '../../constants.ts';
 import { KeyFileError, loadPrivateKey } from '../../crypto/keyfile.ts';
 import type { Hash32Hex, Height, TargetName, TxId } from '../../encoding/brand.ts';
@@ -53,6 +54,7 @@ import {
   txId,
 } from '../../ledger/index.ts';
 import { loadGenesisFile, paths } from '../../node/layout.ts';
+import { wholeNumberOption } from '../args.ts';
 import { type Progress, type ProgressStream, startProgress } from '../progress.ts';
 
 // Shared by the operator commands -----------------------------------------------------------------
@@ -769,8 +771,10 @@ export function registerPublish(program: Command): void {
     .requiredOption('--dir <dir>', 'the network directory (its genesis.json and admins/)')
     .requiredOption('--target <target>', 'the configuration target, e.g. "default"')
     .requiredOption('--file <file>', 'the configuration or firmware file to release')
-    .option('--version <n>', "the release version; default: the ledger's current version + 1", (v) =>
-      Number.parseInt(v, 10),
+    .option(
+      '--version <n>',
+      "the release version; default: the ledger's current version + 1",
+      wholeNumberOption('--version', 1, versionMax),
     )
     .option(
       '--media-type <type>',

@@ -22,7 +22,20 @@ describe('rollout option parsing', () => {
   it('takes cumulative waves ending at 100 and whole percentages, and says what is wrong otherwise', () => {
     assert.deepEqual(parseWaves('10,50,100'), [10, 50, 100]);
     assert.deepEqual(parseWaves('100'), [100]);
-    for (const bad of ['10,50', '50,10,100', '10,10,100', '0,100', '10.5,100', '', 'a,100']) {
+    assert.deepEqual(parseWaves('10%, 50%, 100%'), [10, 50, 100]);
+    for (const bad of [
+      '10,50',
+      '50,10,100',
+      '10,10,100',
+      '0,100',
+      '10.5,100',
+      '',
+      'a,100',
+      '10,5x,100',
+      '010,100',
+      '0x10,100',
+      '10,1e2',
+    ]) {
       assert.throws(
         () => parseWaves(bad),
         (e: unknown) => e instanceof OperatorError && e.code === 'WAVES_INVALID',
@@ -30,7 +43,7 @@ describe('rollout option parsing', () => {
     }
     assert.equal(parsePercent('5%'), 5);
     assert.equal(parsePercent('0'), 0);
-    for (const bad of ['101%', '-1', '2.5%', 'five']) {
+    for (const bad of ['101%', '-1', '2.5%', 'five', '5x', '5%x', '05%', ' 5%', '0x5']) {
       assert.throws(
         () => parsePercent(bad),
         (e: unknown) => e instanceof OperatorError && e.code === 'MAX_FAILURES_INVALID',

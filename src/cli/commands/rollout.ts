@@ -22,7 +22,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiRequestError } from '../../api/client.ts';
 import { newestRollouts } from '../../api/rollouts.ts';
-import { rolloutIdLengthMax, rolloutsPageMax, rolloutWavesMax } from '../../constants.ts';
+import { rolloutIdLengthMax, rolloutsPageMax, rolloutWavesMax, versionMax } from '../../constants.ts';
 import type { Height, TargetName, TxId } from '../../encoding/brand.ts';
 import {
   type LedgerState,
@@ -42,6 +42,7 @@ import {
   reportOpsError,
   terminalProgress,
 } from '../../ops/command.ts';
+import { ArgumentError, percent, percentList, wholeNumberOption } from '../args.ts';
 import {
   adminKeyIds,
   loadAdminKey,
@@ -402,28 +403,34 @@ export async function showRollout(options: ShowOptions): Promise<void> {
   }
 }
 
-/** "10,50,100" -> [10, 50, 100]. */
+/** "10,50,100" (or "10%,50%,100%") -> [10, 50, 100]. */
 export function parseWaves(value: string): number[] {
-  const waves = value.split(',').map((s) => Number(s.trim().replace(/%$/, '')));
-  if (!wavesValid(waves) || waves.length > rolloutWavesMax) {
-    throw new OperatorError(
+  const refusal = () =>
+    new OperatorError(
       'WAVES_INVALID',
       `--waves must be at most ${rolloutWavesMax} strictly ascending whole percentages ending at 100, e.g. 10,50,100; got ${JSON.stringify(value)}`,
     );
+  let waves: number[];
+  try {
+    waves = percentList(value, '--waves', rolloutWavesMax);
+  } catch (error) {
+    throw error instanceof ArgumentError ? refusal() : error;
   }
+  if (!wavesValid(waves)) throw refusal();
   return waves;
 }
 
 /** "5%" or "5" -> 5: a whole percentage of a wave's devices, 0 to 100. */
 export function parsePercent(value: string): number {
-  const n = Number(value.trim().replace(/%$/, ''));
-  if (!Number.isSafeInteger(n) || n < 0 || n > 100) {
+  try {
+    return percent(value, '--max-failures');
+  } catch (error) {
+    if (!(error instanceof ArgumentError)) throw error;
     throw new OperatorError(
       'MAX_FAILURES_INVALID',
       `--max-failures must be a whole percentage from 0% to 100%, e.g. 5%; got ${JSON.stringify(value)}`,
     );
   }
-  return n;
 }
 
 function checkRolloutId(id: string): string {
@@ -453,7 +460,11 @@ export function registerRollout(program: Command): void {
     )
     .option('--dir <dir>', 'the network directory (its genesis.json and admins/)', defaultNetworkDir)
     .option('--target <target>', 'the group target, e.g. group:cameras')
-    .option('--version <n>', "the target's current release version", (v) => Number.parseInt(v, 10))
+    .option(
+      '--version <n>',
+      "the target's current release version",
+      wholeNumberOption('--version', 1, versionMax),
+    )
     .option('--waves <list>', 'cumulative percentages of the group per wave, ending at 100', '10,50,100')
     .option('--max-failures <percent>', 'halt when more than this share of a wave fails', '5%')
     .option('--id <id>', 'the rollout id; default: <group>-v<version>-<time>')

@@ -6,13 +6,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { versionMax } from '../../constants.ts';
 import {
   addOpsOptions,
   type CommandResult,
   type OpsOptions,
   openChain,
   opsAction,
-  parseCount,
   processIo,
   terminalProgress,
   verifiedTip,
@@ -21,6 +21,7 @@ import { binaryReason } from '../../ops/diff.ts';
 import { OpsError } from '../../ops/errors.ts';
 import type { ShowOutput } from '../../ops/schemas.ts';
 import { readVerifiedVersions } from '../../ops/versions.ts';
+import { wholeNumber } from '../args.ts';
 import { defaultNetworkDir } from './up.ts';
 
 interface ShowOptions extends OpsOptions {
@@ -44,7 +45,7 @@ export function registerShow(program: Command): void {
 }
 
 async function show(opts: ShowOptions): Promise<CommandResult> {
-  const version = parseCount(opts.version, '--version');
+  const version = wholeNumber(opts.version, '--version', 1, versionMax);
   const chain = await openChain(opts, terminalProgress());
   const [found] = await readVerifiedVersions(chain, opts.dir, opts.target, [version]);
   if (found === undefined) throw new OpsError('NOT_FOUND', `no version ${version} of ${opts.target}`);

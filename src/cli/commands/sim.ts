@@ -10,21 +10,12 @@ import { type ByzantineBehaviour, byzantineBehaviours, faultyCount } from '../..
 import { runPool } from '../../sim/pool.ts';
 import { formatSummary, printFailure } from '../../sim/report.ts';
 import { type BatchOptions, type BrokenVariant, brokenVariants, simSizes } from '../../sim/runner.ts';
+import { wholeNumberOption } from '../args.ts';
 
 /** The most seeds one command runs; a larger sweep is several commands with --seed offsets. */
 const seedsPerCommandMax = 10_000_000;
 /** Failures printed in full; the summary lists every failed seed. */
 const failuresPrintedMax = 10;
-
-function integer(name: string, min: number, max: number): (value: string) => number {
-  return (value) => {
-    const parsed = Number(value);
-    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
-    }
-    return parsed;
-  };
-}
 
 function behaviourList(value: string): ByzantineBehaviour[] {
   const list = value.split(',').map((s) => s.trim());
@@ -60,27 +51,27 @@ export function registerSim(program: Command): void {
     .option(
       '--seeds <count>',
       'number of seeds to run (default 1 with --seed, else 100)',
-      integer('--seeds', 1, seedsPerCommandMax),
+      wholeNumberOption('--seeds', 1, seedsPerCommandMax),
     )
     .option(
       '--seed <seed>',
       'first seed (a single seed reproduces a reported failure)',
-      integer('--seed', 0, Number.MAX_SAFE_INTEGER),
+      wholeNumberOption('--seed', 0, Number.MAX_SAFE_INTEGER),
     )
     .option(
       '--n <validators>',
       'validators per run, usually 4, 7 or 10 (default: a mix of 4, 7 and 10)',
-      integer('--n', 4, validatorsMax),
+      wholeNumberOption('--n', 4, validatorsMax),
     )
     .option(
       '--byzantine <count>',
       'Byzantine replicas per run, at most f (default: each seed picks 0..f)',
-      integer('--byzantine', 0, 21),
+      wholeNumberOption('--byzantine', 0, 21),
     )
     .option(
       '--workers <count>',
       'worker threads (default: one per core; 1 runs in this thread)',
-      integer('--workers', 1, 64),
+      wholeNumberOption('--workers', 1, 64),
     )
     .addOption(
       new Option(
@@ -93,16 +84,20 @@ export function registerSim(program: Command): void {
       `restrict Byzantine behaviours (${byzantineBehaviours.join(',')})`,
       behaviourList,
     )
-    .option('--safety-ms <ms>', 'virtual length of the faulty phase', integer('--safety-ms', 100, 600_000))
+    .option(
+      '--safety-ms <ms>',
+      'virtual length of the faulty phase',
+      wholeNumberOption('--safety-ms', 100, 600_000),
+    )
     .option(
       '--liveness-ms <ms>',
       'bound within which requests must commit after the heal',
-      integer('--liveness-ms', 1000, 3_600_000),
+      wholeNumberOption('--liveness-ms', 1000, 3_600_000),
     )
     .option(
       '--requests <count>',
       'client requests per seed (default: each seed picks 8..30)',
-      integer('--requests', 0, 10_000),
+      wholeNumberOption('--requests', 0, 10_000),
     )
     .option('--no-progress', 'do not print progress')
     .action(async (opts: SimCliOptions) => {

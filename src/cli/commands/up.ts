@@ -17,8 +17,10 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient } from '../../api/client.ts';
+import { portMax } from '../../constants.ts';
 import { apiUrlOf, configServerUrl, loadNetworkFile, type NetworkFile, paths } from '../../node/layout.ts';
 import { defaultVerifyOn } from '../../node/verifier.ts';
+import { wholeNumberOption } from '../args.ts';
 import { runDemo } from '../up/demo.ts';
 import { runDeviceDemo } from '../up/device-demo.ts';
 import { type Child, logTail, ProcessGroup, repoRoot } from '../up/processes.ts';
@@ -293,7 +295,7 @@ export function registerUp(program: Command): void {
     .option(
       '--base-port <port>',
       'port base when creating a network (API P+1+i, peer P+1001+i, A P+101, B P+102)',
-      (v) => Number.parseInt(v, 10),
+      wholeNumberOption('--base-port', 1, portMax),
     )
     .option('--demo-only', 'run the demo, then stop everything; exit 0 only if every answer was as expected')
     .option('--no-demo', 'start the network without running the demo')
