@@ -227,15 +227,6 @@ export function reportOpsError(name: string, io: OpsIo, json: boolean, error: un
   return failed ? 1 : 2;
 }
 
-/** Parses a non-negative integer option, or says what is wrong with it. */
-export function parseCount(text: string, option: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
-    throw new OpsError('USAGE', `${option} must be a whole number, got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
-
 /**
  * Commander exits 1 on a usage error, which these commands keep for "did not verify"; a usage
  * error exits 2 instead (help and --version still exit 0).
