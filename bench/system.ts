@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- system [--clients N] [--seconds S] [--versions V] [--profile [--profile-out DIR]]`
+ * `npm run bench -- system [--clients N] [--seconds S] [--versions V] [--verify-on thread-pool|event-loop]
+ *   [--profile [--profile-out DIR]]`
  *
  * Starts a real 4-validator network (separate OS processes, temporary directory, random base
  * port) with both config servers, and measures side by side in the same run:
