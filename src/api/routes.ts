@@ -158,6 +158,14 @@ const SparseProofSchema = Type.Object({
   }),
 });
 
+/** A rollout's status (RolloutStatus in src/ledger/types.ts), for every schema that shows one. */
+export const RolloutStatusSchema = Type.Union([
+  Type.Literal('running'),
+  Type.Literal('halted'),
+  Type.Literal('aborted'),
+  Type.Literal('done'),
+]);
+
 export const RolloutEntrySchema = Type.Object(
   {
     kind: Type.Literal('rollout'),
@@ -167,12 +175,7 @@ export const RolloutEntrySchema = Type.Object(
     sha256: Type.String(),
     waves: Type.Array(Type.Integer(), { description: 'cumulative percentages, the last one 100' }),
     maxFailuresPercent: Type.Number(),
-    status: Type.Union([
-      Type.Literal('running'),
-      Type.Literal('halted'),
-      Type.Literal('aborted'),
-      Type.Literal('done'),
-    ]),
+    status: RolloutStatusSchema,
     rollback: Type.Boolean(),
     reason: Type.String({ description: 'why the status is what it is ("" while running normally)' }),
     currentWave: Type.Integer({ minimum: 0, description: 'index of the newest open wave' }),

@@ -4,6 +4,7 @@
  * (additionalProperties: false), so a field added without its schema fails the tests.
  */
 import { type Static, type TSchema, Type } from 'typebox';
+import { RolloutStatusSchema } from '../api/routes.ts';
 
 const closed = { additionalProperties: false } as const;
 const Obj = <P extends Record<string, TSchema>>(properties: P) => Type.Object(properties, closed);
@@ -67,12 +68,7 @@ export const StatusRolloutSchema = Obj({
   rolloutId: Type.String(),
   target: Type.String(),
   version: Type.Integer(),
-  status: Type.Union([
-    Type.Literal('running'),
-    Type.Literal('halted'),
-    Type.Literal('aborted'),
-    Type.Literal('done'),
-  ]),
+  status: RolloutStatusSchema,
   rollback: Type.Boolean(),
   reason: Type.String(),
   maxFailuresPercent: Type.Integer({ minimum: 0 }),
