@@ -108,10 +108,7 @@ export async function recordRollout(options: RecordRolloutOptions): Promise<Reco
     );
   }
   if (!wavesValid(options.waves) || options.waves.length > rolloutWavesMax) {
-    throw new OperatorError(
-      'WAVES_INVALID',
-      `--waves must be at most ${rolloutWavesMax} strictly ascending percentages ending at 100, e.g. 10,50,100; got ${options.waves.join(',')}`,
-    );
+    throw wavesInvalid(options.waves.join(','));
   }
   const rolloutId = checkRolloutId(
     options.id ??
@@ -405,19 +402,22 @@ export async function showRollout(options: ShowOptions): Promise<void> {
 
 /** "10,50,100" (or "10%,50%,100%") -> [10, 50, 100]. */
 export function parseWaves(value: string): number[] {
-  const refusal = () =>
-    new OperatorError(
-      'WAVES_INVALID',
-      `--waves must be at most ${rolloutWavesMax} strictly ascending whole percentages ending at 100, e.g. 10,50,100; got ${JSON.stringify(value)}`,
-    );
   let waves: number[];
   try {
     waves = percentList(value, '--waves', rolloutWavesMax);
   } catch (error) {
-    throw error instanceof ArgumentError ? refusal() : error;
+    throw error instanceof ArgumentError ? wavesInvalid(value) : error;
   }
-  if (!wavesValid(waves)) throw refusal();
+  if (!wavesValid(waves)) throw wavesInvalid(value);
   return waves;
+}
+
+/** The one refusal of a wave list, from the command line or from recordRollout's caller. */
+function wavesInvalid(got: string): OperatorError {
+  return new OperatorError(
+    'WAVES_INVALID',
+    `--waves must be at most ${rolloutWavesMax} strictly ascending whole percentages ending at 100, e.g. 10,50,100; got ${JSON.stringify(got)}`,
+  );
 }
 
 /** "5%" or "5" -> 5: a whole percentage of a wave's devices, 0 to 100. */
