@@ -9,21 +9,20 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { commitPayload } from '../consensus/certificate.ts';
 import { Domain } from '../crypto/domains.ts';
-import { generateKeyPair, sign } from '../crypto/ed25519.ts';
+import { sign } from '../crypto/ed25519.ts';
 import type { TargetProof } from '../device/contract.ts';
 import { verifyTargetProof } from '../device/verify.ts';
 import type {
   BlockHash,
-  DeviceId,
   Hash32Hex,
   Height,
-  PublicKeyHex,
   SignatureHex,
   TargetName,
   ValidatorId,
   View,
 } from '../encoding/brand.ts';
-import { type RolloutEntry, signAsAdmin, signRelease, type Transaction } from '../ledger/index.ts';
+import { type RolloutEntry, signRelease, type Transaction } from '../ledger/index.ts';
+import { enrollTx } from '../ledger/testing.ts';
 import { MemoryFacade, memoryNetwork } from './memory-facade.ts';
 import { buildApiServer } from './server.ts';
 
@@ -65,20 +64,7 @@ describe('rollout reads', () => {
     app = await buildApiServer(facade);
     const chainId = net.genesis.chainId;
     for (let i = 0; i < 20; i++) {
-      await commit(
-        signAsAdmin(
-          {
-            type: 'device-enroll',
-            chainId,
-            deviceId: `d-${i}` as DeviceId,
-            publicKey: generateKeyPair().publicKeyHex as PublicKeyHex,
-            group: 'G',
-            target: 'group:G' as TargetName,
-          },
-          a1.id,
-          a1.privateKey,
-        ),
-      );
+      await commit(enrollTx(chainId, a1, { deviceId: `d-${i}`, group: 'G', target: 'group:G' }));
     }
     const release = {
       type: 'release',

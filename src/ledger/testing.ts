@@ -4,12 +4,12 @@
  * use the same seed see the same keys, hashes and roots.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { publicKeyToHex } from '../crypto/ed25519.ts';
+import { generateKeyPair, publicKeyToHex } from '../crypto/ed25519.ts';
 import { sha256 } from '../crypto/hash.ts';
-import type { PublicKeyHex, ValidatorId } from '../encoding/brand.ts';
+import type { DeviceId, PublicKeyHex, TargetName, ValidatorId } from '../encoding/brand.ts';
 import { parseGenesis } from './genesis.ts';
-import type { AdminKey } from './tx.ts';
-import type { Genesis } from './types.ts';
+import { type AdminKey, signAsAdmin } from './tx.ts';
+import type { Genesis, Transaction } from './types.ts';
 
 /** DER prefix of an Ed25519 PKCS#8 private key; the 32-byte seed follows it. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -87,4 +87,29 @@ export function createTestNetwork(options: TestNetworkOptions = {}): TestNetwork
     },
   });
   return { genesis, validatorKeys, adminKeys };
+}
+
+/** A device-enroll transaction signed by one admin; the device gets a fresh key unless one is given. */
+export function enrollTx(
+  chainId: string,
+  admin: AdminKey,
+  device: {
+    readonly deviceId: string;
+    readonly group: string;
+    readonly target: string;
+    readonly publicKey?: string;
+  },
+): Transaction {
+  return signAsAdmin(
+    {
+      type: 'device-enroll',
+      chainId,
+      deviceId: device.deviceId as DeviceId,
+      publicKey: (device.publicKey ?? generateKeyPair().publicKeyHex) as PublicKeyHex,
+      group: device.group,
+      target: device.target as TargetName,
+    },
+    admin.id,
+    admin.privateKey,
+  );
 }

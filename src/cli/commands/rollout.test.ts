@@ -11,9 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { MemoryFacade, memoryNetwork } from '../../api/memory-facade.ts';
 import { buildApiServer } from '../../api/server.ts';
-import { generateKeyPair } from '../../crypto/ed25519.ts';
-import type { DeviceId, Hash32Hex, PublicKeyHex, TargetName } from '../../encoding/brand.ts';
+import type { Hash32Hex, TargetName } from '../../encoding/brand.ts';
 import { signAsAdmin, signRelease, type Transaction } from '../../ledger/index.ts';
+import { enrollTx } from '../../ledger/testing.ts';
 import { paths } from '../../node/layout.ts';
 import { OperatorError } from './publish.ts';
 import { parsePercent, parseWaves, rolloutLines, showRollout } from './rollout.ts';
@@ -77,20 +77,7 @@ describe('rollout show', () => {
     assert.ok(address !== null && typeof address === 'object');
     url = `http://127.0.0.1:${address.port}`;
     for (let i = 0; i < 12; i++) {
-      await commit(
-        signAsAdmin(
-          {
-            type: 'device-enroll',
-            chainId,
-            deviceId: `d-${i}` as DeviceId,
-            publicKey: generateKeyPair().publicKeyHex as PublicKeyHex,
-            group: 'G',
-            target: 'group:G' as TargetName,
-          },
-          a1.id,
-          a1.privateKey,
-        ),
-      );
+      await commit(enrollTx(chainId, a1, { deviceId: `d-${i}`, group: 'G', target: 'group:G' }));
     }
     const target = 'group:G' as TargetName;
     await commit(
