@@ -721,13 +721,18 @@ export class ValidatorNode implements NodeFacade {
           return;
         }
         this.notePeer(from, consensus);
+        const verifier = this.#consensusVerifier;
+        if (verifier === undefined || !verifier.checksAhead) {
+          // Nothing is checked ahead (signatures on the event loop): the replica's step verifies.
+          // This peer's queue below is then never used, so its messages stay in order.
+          this.#driver?.push({ kind: 'message', from, message: consensus });
+          return;
+        }
         // Check the signature on the thread pool first; messages from one peer stay in order.
         const { domain, payload } = signedPart(this.genesis.chainId, consensus);
         const previous = this.#peerQueues.get(from) ?? Promise.resolve();
         const next = previous
-          .then(() =>
-            this.#consensusVerifier?.preverify(domain, payload, consensus.signature, consensus.replica),
-          )
+          .then(() => verifier.preverify(domain, payload, consensus.signature, consensus.replica))
           .then(() => this.#driver?.push({ kind: 'message', from, message: consensus }));
         this.#peerQueues.set(from, next);
         void next.then(() => {

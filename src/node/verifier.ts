@@ -65,11 +65,12 @@ class BoundedMap<K, V> {
 export class ConsensusVerifier implements Verifier {
   readonly #keys: readonly KeyObject[];
   readonly #cache = new BoundedMap<string, boolean>(signatureCacheMax);
-  readonly #onPool: boolean;
+  /** True when signatures are checked on the thread pool ahead of the step (preverify). */
+  readonly checksAhead: boolean;
 
   constructor(genesis: Genesis, verifyOn: VerifyOn = 'thread-pool') {
     this.#keys = genesis.validators.map((v) => publicKeyFromHex(v.publicKey));
-    this.#onPool = verifyOn === 'thread-pool';
+    this.checksAhead = verifyOn === 'thread-pool';
   }
 
   /**
@@ -78,7 +79,7 @@ export class ConsensusVerifier implements Verifier {
    * nothing to do ahead: the step's own check verifies (once, then cached).
    */
   async preverify(domain: DomainTag, payload: unknown, signature: string, validator: number): Promise<void> {
-    if (!this.#onPool) return;
+    if (!this.checksAhead) return;
     const key = this.#keys[validator];
     const cacheKey = key === undefined ? undefined : this.cacheKey(domain, payload, signature, validator);
     if (key === undefined || cacheKey === undefined || this.#cache.has(cacheKey)) return;
