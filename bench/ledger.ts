@@ -139,7 +139,7 @@ function buildBlocks(count: number, txsPerBlock: number): { chain: TestChain; ap
   const appends: AppendInput[] = [];
   for (let b = 0; b < count; b++) {
     const txs: Transaction[] = [];
-    for (let t = 0; t < txsPerBlock; t++) txs.push(chain.attest(`target-${t}`, t % 4));
+    for (let t = 0; t < txsPerBlock; t++) txs.push(chain.attest(`target-${t}`));
     appends.push(chain.next(txs));
   }
   return { chain, appends };

@@ -25,6 +25,7 @@ import type {
 } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
 import {
+  attestTx,
   blockHash,
   buildBlock,
   type CommitCertificate,
@@ -35,7 +36,6 @@ import {
   LedgerState,
   parseGenesis,
   type RolloutEntry,
-  signAttest,
   type TargetEntry,
   type Transaction,
   targetKey,
@@ -112,7 +112,6 @@ export class MemoryFacade implements NodeFacade {
   /** Set by tests to make validateHash answer as a stuck or cut-off node would. */
   behaviour: 'normal' | 'timeout' | 'unavailable' | 'throw' = 'normal';
   ready_: Readiness = { ready: true, reasons: [] };
-  private readonly key: KeyObject;
   /** The first 2f+1 validators' keys: every block this facade commits carries their real certificate. */
   private readonly quorumKeys: readonly KeyObject[];
   private readonly records: BlockRecord[] = [];
@@ -133,9 +132,7 @@ export class MemoryFacade implements NodeFacade {
   constructor(network: MemoryNetwork, id = 0) {
     this.genesis = network.genesis;
     this.id = id as ValidatorId;
-    const key = network.validatorKeys[id];
-    assert(key !== undefined, 'the facade runs as a validator of the network');
-    this.key = key.privateKey;
+    assert(network.validatorKeys[id] !== undefined, 'the facade runs as a validator of the network');
     this.quorumKeys = network.validatorKeys
       .slice(0, quorumSize(network.genesis.validators.length))
       .map((k) => k.privateKey);
@@ -231,7 +228,7 @@ export class MemoryFacade implements NodeFacade {
     if (current !== undefined && offer.version <= current.version) {
       return { outcome: 'rejected', reason: `version ${offer.version} is not newer than ${current.version}` };
     }
-    const tx = signAttest(this.genesis.chainId, this.id, this.key, target, sha256, offer);
+    const tx = attestTx(this.genesis.chainId, target, sha256, offer);
     const result = this.commit(tx);
     if (result.status !== 'committed') return { outcome: 'rejected', reason: 'the attest was refused' };
     return { outcome: 'added', txId: result.txId, height: result.height, blockHash: result.blockHash };

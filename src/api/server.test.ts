@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { Hash32Hex, TargetName } from '../encoding/brand.ts';
-import { signRelease } from '../ledger/index.ts';
+import { attestTx, signRelease } from '../ledger/index.ts';
 import { ApiClient } from './client.ts';
 import { MemoryFacade, memoryNetwork } from './memory-facade.ts';
 import { routes } from './routes.ts';
@@ -267,6 +267,18 @@ describe('validator API', () => {
     assert.equal(again.statusCode, 422);
     assert.equal(again.json().status, 'rejected');
     assert.ok(again.json().reason.length > 10);
+    // An attest (unsigned: the validators make it after checking config server B) is refused here,
+    // before the facade (which would commit it) sees it; the answer says to use /validateHash.
+    const heightBefore = facade.status().height;
+    const attest = attestTx(facade.genesis.chainId, 'app' as TargetName, v(10) as Hash32Hex, {
+      version: 2,
+      size: 1,
+    });
+    const refused = await app.inject({ method: 'POST', url: '/v1/tx', payload: { tx: attest, waitMs: 500 } });
+    assert.equal(refused.statusCode, 422, refused.body);
+    assert.equal(refused.json().code, 'ATTEST_NOT_SUBMITTABLE');
+    assert.match(refused.json().reason, /\/validateHash/);
+    assert.equal(facade.status().height, heightBefore);
     for (const payload of [
       '{}',
       '{"tx": 5}',

@@ -522,6 +522,19 @@ function makeHandlers(facade: NodeFacade): Handlers {
     },
 
     submitTx: async ({ body, signal }) => {
+      // Attests carry no signature: their authority is each validator's own check against config
+      // server B, asked for through /validateHash (which also applies the device authentication of
+      // networks that require it). Taking them here would be a way around that.
+      if (body.tx.body.type === 'attest') {
+        const result: SubmitResult = {
+          status: 'rejected',
+          txId: '' as TxId,
+          code: 'ATTEST_NOT_SUBMITTABLE',
+          reason:
+            'attest transactions are made by the validators themselves: POST the hash to /validateHash instead',
+        };
+        return { status: 422, body: result };
+      }
       const result = await facade.submitTx(body.tx as never, {
         waitMs: body.waitMs ?? 0,
         signal,

@@ -52,6 +52,7 @@ export {
 export {
   type AdminKey,
   addApproval,
+  attestTx,
   checkTransaction,
   type ParsedTransaction,
   parseTransaction,
@@ -59,7 +60,6 @@ export {
   signAsAdmin,
   signAsDevice,
   signAsValidator,
-  signAttest,
   signHeartbeat,
   signRelease,
   type TxCheckOptions,

@@ -12,11 +12,11 @@ import { LedgerState } from './state.ts';
 import { createTestNetwork, seededKey } from './testing.ts';
 import {
   addApproval,
+  attestTx,
   checkTransaction,
   parseTransaction,
   signAsAdmin,
   signAsDevice,
-  signAsValidator,
   signRelease,
   txId,
 } from './tx.ts';
@@ -58,7 +58,7 @@ function release(
   };
 }
 
-function attest(version: number, submitter = 0): AttestBody {
+function attest(version: number): AttestBody {
   return {
     type: 'attest',
     chainId: genesis.chainId,
@@ -66,7 +66,6 @@ function attest(version: number, submitter = 0): AttestBody {
     version,
     sha256: sha256Hex(`attested ${version}`),
     size: 12,
-    submitter: submitter as ValidatorId,
   };
 }
 
@@ -292,35 +291,35 @@ describe('attest transactions', () => {
   const key0 = (validatorKeys[0] as { privateKey: import('node:crypto').KeyObject }).privateKey;
   const key1 = (validatorKeys[1] as { privateKey: import('node:crypto').KeyObject }).privateKey;
 
-  it('apply when signed by the submitting validator', () => {
+  it('apply unsigned: the validators check them against their config source, not a signature', () => {
     const chain = new Chain().commit(signRelease(release(1), [admin0, admin1]));
-    chain.commit(signAsValidator(attest(2), 0 as ValidatorId, key0));
+    chain.commit({ body: attest(2), signatures: [] });
     const entry = chain.state.target('default');
     assert.equal(entry?.source, 'attest');
     assert.equal(entry?.version, 2);
     assert.equal(entry?.mediaType, 'text/plain', 'an attestation keeps the media type');
   });
 
-  it('refuse a signature by another validator', () => {
-    const body = attest(1, 0);
-    const tx = { body, signatures: [{ signer: '1', signature: sign(Domain.transaction, body, key1) }] };
-    expectRejected(empty, tx, 'unknown-signer');
-    const wrongKey = { body, signatures: [{ signer: '0', signature: sign(Domain.transaction, body, key1) }] };
-    expectRejected(empty, wrongKey, 'bad-signature');
+  it('are the same transaction whichever validator makes them', () => {
+    const offer = { version: 2, size: 12 };
+    const a = attestTx(genesis.chainId, 'default' as TargetName, sha256Hex('attested 2'), offer);
+    const b = attestTx(genesis.chainId, 'default' as TargetName, sha256Hex('attested 2'), offer);
+    assert.equal(txId(a), txId(b));
+    assert.deepEqual(a, { body: attest(2), signatures: [] });
   });
 
-  it('refuse a submitter outside the validator set', () => {
-    const body = attest(1, 5);
-    expectRejected(
-      empty,
-      { body, signatures: [{ signer: '5', signature: sign(Domain.transaction, body, key0) }] },
-      'unknown-signer',
-    );
+  it('refuse a signature, valid or not, and a submitter field', () => {
+    const body = attest(1);
+    for (const key of [key0, key1]) {
+      const tx = { body, signatures: [{ signer: '0', signature: sign(Domain.transaction, body, key) }] };
+      expectRejected(empty, tx, 'schema');
+    }
+    expectRejected(empty, { body: { ...body, submitter: 0 }, signatures: [] } as never, 'schema');
   });
 
   it('refuse a version that is not newer than the current one', () => {
     const chain = new Chain().commit(signRelease(release(3), [admin0, admin1]));
-    expectRejected(chain.state, signAsValidator(attest(3), 0 as ValidatorId, key0), 'version-not-newer');
+    expectRejected(chain.state, { body: attest(3), signatures: [] }, 'version-not-newer');
   });
 });
 

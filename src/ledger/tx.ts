@@ -164,8 +164,14 @@ export interface ParsedTransaction {
 export function parseTransactionWithId(json: unknown): ParsedTransaction {
   const t = schema.object(json, 'tx', ['body', 'signatures']);
   const body = parseBody(t.body);
-  const count = body.type === 'release' || body.type === 'rollout' ? adminsMax : 1;
-  const signatures = schema.array(t.signatures, 'tx.signatures', 1, count).map((item, index) => {
+  // An attest carries no signature (see applyAttest); every other kind carries at least one.
+  const [least, most] =
+    body.type === 'attest'
+      ? [0, 0]
+      : body.type === 'release' || body.type === 'rollout'
+        ? [1, adminsMax]
+        : [1, 1];
+  const signatures = schema.array(t.signatures, 'tx.signatures', least, most).map((item, index) => {
     const field = `tx.signatures[${index}]`;
     const s = schema.object(item, field, ['signer', 'signature']);
     return {
@@ -276,21 +282,8 @@ function parseRelease(value: unknown): ReleaseBody {
 }
 
 function parseAttest(value: unknown): AttestBody {
-  const b = schema.object(value, 'tx.body', [
-    'type',
-    'chainId',
-    'target',
-    'version',
-    'sha256',
-    'size',
-    'submitter',
-  ]);
-  return {
-    type: 'attest',
-    ...common(b),
-    ...artifact(b),
-    submitter: schema.integer(b.submitter, 'tx.body.submitter', 0, validatorsMax - 1) as ValidatorId,
-  };
+  const b = schema.object(value, 'tx.body', ['type', 'chainId', 'target', 'version', 'sha256', 'size']);
+  return { type: 'attest', ...common(b), ...artifact(b) };
 }
 
 function parseEnroll(value: unknown): DeviceEnrollBody {
@@ -453,7 +446,7 @@ export function evaluateTransaction(
     case 'release':
       return [applyRelease(genesis, state, tx, body, id, height, verifySignatures)];
     case 'attest':
-      return [applyAttest(genesis, state, tx, body, id, height, verifySignatures)];
+      return [applyAttest(genesis, state, body, id, height)];
     case 'device-enroll':
       return applyEnroll(genesis, state, tx, body, height, verifySignatures);
     case 'device-revoke':
@@ -567,13 +560,14 @@ function requireApprovals(
 function applyAttest(
   genesis: Genesis,
   state: LedgerState,
-  tx: Transaction,
   body: AttestBody,
   id: TxId,
   height: Height,
-  verifySignatures: boolean,
 ): StateChange {
-  requireValidatorSigned(genesis, tx, body, verifySignatures);
+  // No signer rule: an attest is only as good as the check each validator makes against its own
+  // config source before voting for the block (DESIGN.md, flow 1), and the block's commit
+  // certificate is the record that 2f+1 of them did. A validator's signature would add nothing a
+  // faulty validator could not also sign, so attests carry none (the schema allows none).
   requireArtifactSize(genesis, body.size);
   return targetChange(state, body, id, height);
 }
@@ -798,11 +792,11 @@ function applyHeartbeat(
   return { key: heartbeatKey(body.submitter), entry };
 }
 
-/** Attests and heartbeats: signed by the one validator named as submitter, and only by it. */
+/** Heartbeats: signed by the one validator named as submitter, and only by it. */
 function requireValidatorSigned(
   genesis: Genesis,
   tx: Transaction,
-  body: AttestBody | HeartbeatBody,
+  body: HeartbeatBody,
   verifySignatures: boolean,
 ): void {
   const validator = requireValidator(genesis, body.submitter);
@@ -962,11 +956,7 @@ export function signAsAdmin(
   return signedBy(body, adminId, key);
 }
 
-export function signAsValidator(
-  body: AttestBody | HeartbeatBody,
-  id: ValidatorId,
-  key: KeyObject,
-): Transaction {
+export function signAsValidator(body: HeartbeatBody, id: ValidatorId, key: KeyObject): Transaction {
   assert(body.submitter === id, `a ${body.type} is signed by its submitter`);
   return signedBy(body, String(id), key);
 }
@@ -979,11 +969,12 @@ function signedBy(body: TxBody, signer: string, key: KeyObject): Transaction {
   return { body, signatures: [{ signer, signature: sign(Domain.transaction, body, key) }] };
 }
 
-/** The attest a validator signs for a hash its config source offers as (version, size). */
-export function signAttest(
+/**
+ * The attest for a hash a config source offers as (version, size). It is unsigned (see
+ * applyAttest), so every validator that sees the same offer makes the very same transaction.
+ */
+export function attestTx(
   chainId: string,
-  submitter: ValidatorId,
-  key: KeyObject,
   target: TargetName,
   sha256: Hash32Hex,
   offer: { readonly version: number; readonly size: number },
@@ -995,9 +986,8 @@ export function signAttest(
     version: offer.version,
     sha256,
     size: offer.size,
-    submitter,
   };
-  return signAsValidator(body, submitter, key);
+  return { body, signatures: [] };
 }
 
 /**

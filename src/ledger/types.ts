@@ -114,8 +114,6 @@ export interface AttestBody {
   readonly version: number;
   readonly sha256: Hash32Hex;
   readonly size: number;
-  /** The validator that saw the hash (from a device) and submits it. */
-  readonly submitter: ValidatorId;
 }
 
 export interface DeviceEnrollBody {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { Hash32Hex, TargetName } from '../encoding/brand.ts';
-import { parseTransactionWithId, signAttest, txId } from '../ledger/index.ts';
+import { attestTx, parseTransactionWithId, signHeartbeat, txId } from '../ledger/index.ts';
 import { createTestNetwork } from '../ledger/testing.ts';
 import type { Transaction } from '../ledger/types.ts';
 import { jsonEqual, ParsedTxCache } from './application.ts';
@@ -11,16 +11,28 @@ import { jsonEqual, ParsedTxCache } from './application.ts';
 const network = createTestNetwork({ seed: 'parse-cache' });
 const key = network.validatorKeys[1] ?? assert.fail('the test network has validator 1');
 
+/** Unsigned: a copy is recognised by its target and hash. */
 function attest(i: number): Transaction {
-  return signAttest(
+  return attestTx(
     network.genesis.chainId,
-    key.id,
-    key.privateKey,
     `target-${i}` as TargetName,
     sha256Hex(`content-${i}`) as Hash32Hex,
-    { version: i + 1, size: 10 + i },
+    {
+      version: i + 1,
+      size: 10 + i,
+    },
   );
 }
+
+/** Signed: a copy is recognised by its signature. */
+function heartbeat(i: number): Transaction {
+  return signHeartbeat(network.genesis, key.id, key.privateKey, 1_000 + i);
+}
+
+const kinds = [
+  ['an unsigned attest', attest],
+  ['a signed heartbeat', heartbeat],
+] as const;
 
 /** A fresh copy, as a peer's message carries it (new objects, possibly another key order). */
 function copyOf<T>(value: T): T {
@@ -40,22 +52,30 @@ describe('ParsedTxCache', () => {
     assert.equal(cache.parse(parsed.tx), parsed, 'the parsed copy maps to the same parse');
   });
 
-  it('recognises a copy of a remembered transaction, whatever its key order', () => {
-    const cache = new ParsedTxCache(16);
-    const tx = attest(2);
-    cache.remember(tx);
-    const known = cache.parse(tx);
-    const copy = copyOf(tx);
-    assert.equal(cache.parse(copy), known);
-    const reordered = {
-      signatures: copy.signatures.map((s) => ({ signature: s.signature, signer: s.signer })),
-      body: Object.fromEntries(Object.entries(copy.body).reverse()),
-    };
-    assert.equal(cache.parse(reordered), known);
-  });
+  for (const [kind, make] of kinds) {
+    it(`recognises a copy of ${kind} it remembered, whatever its key order`, () => {
+      const cache = new ParsedTxCache(16);
+      const tx = make(2);
+      cache.remember(tx);
+      const known = cache.parse(tx);
+      const copy = copyOf(tx);
+      assert.equal(cache.parse(copy), known);
+      const reordered = {
+        signatures: copy.signatures.map((s) => ({ signature: s.signature, signer: s.signer })),
+        body: Object.fromEntries(Object.entries(copy.body).reverse()),
+      };
+      assert.equal(cache.parse(reordered), known);
+    });
+  }
 
   it('never hands the known parse to a copy that differs, even with the same signature', () => {
     const cache = new ParsedTxCache(16);
+    const signed = heartbeat(3);
+    cache.remember(signed);
+    const later = copyOf(signed) as unknown as { body: Record<string, unknown> };
+    later.body.timestampMs = 5_000;
+    assert.notEqual(cache.parse(later).id, cache.parse(signed).id);
+    assert.equal(cache.parse(later).id, txId(later as unknown as Transaction));
     const tx = attest(3);
     cache.remember(tx);
     const changed = copyOf(tx) as unknown as { body: Record<string, unknown> };
@@ -70,12 +90,22 @@ describe('ParsedTxCache', () => {
 
   it('property: the id it gives is always the id of the value given', () => {
     const cache = new ParsedTxCache(64);
-    const base = Array.from({ length: 8 }, (_, i) => attest(i));
+    const base = Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? attest(i) : heartbeat(i)));
     for (const tx of base) cache.remember(tx);
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 7 }),
-        fc.constantFrom('version', 'size', 'target', 'sha256', 'submitter', 'type', 'none'),
+        fc.constantFrom(
+          'version',
+          'size',
+          'target',
+          'sha256',
+          'submitter',
+          'type',
+          'chainId',
+          'timestampMs',
+          'none',
+        ),
         fc.oneof(fc.integer(), fc.string(), fc.constant(null)),
         (which, field, value) => {
           const copy = copyOf(base[which]) as unknown as { body: Record<string, unknown> };

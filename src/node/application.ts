@@ -396,15 +396,16 @@ function orderForBlock(txs: readonly Transaction[]): Transaction[] {
  * checks, block building, the transaction root, applying, the replica's request keys).
  *
  * A proposal from a peer carries fresh copies of transactions this node already holds from gossip.
- * A copy is recognised by its first signature and then compared field by field with the known
+ * A copy is recognised by its first signature (an unsigned attest by its target and hash) and then
+ * compared field by field with the known
  * transaction (a structural comparison of two small JSON values, far cheaper than canonical
  * encoding and hashing); only an exact value match reuses the known parse, so the result is always
  * what parseTransactionWithId would return for the copy. Anything else is parsed in full.
  */
 export class ParsedTxCache {
   readonly #byObject = new WeakMap<object, ParsedTransaction>();
-  /** Recent transactions by their first signature, oldest first (bounded). */
-  readonly #bySignature = new Map<string, ParsedTransaction>();
+  /** Recent transactions by recognitionKey, oldest first (bounded). */
+  readonly #byKey = new Map<string, ParsedTransaction>();
   readonly #max: number;
 
   constructor(max: number) {
@@ -417,8 +418,8 @@ export class ParsedTxCache {
     if (typeof json !== 'object' || json === null) return parseTransactionWithId(json);
     const hit = this.#byObject.get(json);
     if (hit !== undefined) return hit;
-    const signature = firstSignature(json);
-    const known = signature === undefined ? undefined : this.#bySignature.get(signature);
+    const key = recognitionKey(json);
+    const known = key === undefined ? undefined : this.#byKey.get(key);
     if (known !== undefined && jsonEqual(json, known.tx)) {
       this.#byObject.set(json, known);
       return known;
@@ -437,21 +438,33 @@ export class ParsedTxCache {
     } catch {
       return;
     }
-    const signature = firstSignature(parsed.tx);
-    if (signature === undefined || this.#bySignature.get(signature) === parsed) return;
-    this.#bySignature.delete(signature);
-    if (this.#bySignature.size >= this.#max) {
-      const oldest = this.#bySignature.keys().next();
-      if (oldest.done !== true) this.#bySignature.delete(oldest.value);
+    const key = recognitionKey(parsed.tx);
+    if (key === undefined || this.#byKey.get(key) === parsed) return;
+    this.#byKey.delete(key);
+    if (this.#byKey.size >= this.#max) {
+      const oldest = this.#byKey.keys().next();
+      if (oldest.done !== true) this.#byKey.delete(oldest.value);
     }
-    this.#bySignature.set(signature, parsed);
+    this.#byKey.set(key, parsed);
   }
 }
 
-function firstSignature(json: object): string | undefined {
+/**
+ * What a copy of a known transaction is looked up by: its first signature, or for an unsigned
+ * one (an attest) its target and hash. Only a hint: a hit is still compared field by field.
+ */
+function recognitionKey(json: object): string | undefined {
   const signatures = (json as { signatures?: unknown }).signatures;
   if (!Array.isArray(signatures)) return undefined;
   const first: unknown = signatures[0];
+  if (first === undefined) {
+    const body = (json as { body?: unknown }).body;
+    if (typeof body !== 'object' || body === null) return undefined;
+    const { target, sha256 } = body as { target?: unknown; sha256?: unknown };
+    return typeof target === 'string' && typeof sha256 === 'string'
+      ? `unsigned\u0000${target}\u0000${sha256}`
+      : undefined;
+  }
   if (typeof first !== 'object' || first === null) return undefined;
   const signature = (first as { signature?: unknown }).signature;
   return typeof signature === 'string' ? signature : undefined;

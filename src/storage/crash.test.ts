@@ -21,7 +21,7 @@ if (childPath !== undefined) {
   const store = SqliteStore.open(childPath, { genesis: chain.genesis });
   // Bounded, so an orphaned child (its parent died first) stops on its own.
   for (let i = 1; i <= 5000; i++) {
-    const input = chain.next([chain.release(`target-${i % 7}`), chain.attest(`other-${i % 3}`, i % 4)]);
+    const input = chain.next([chain.release(`target-${i % 7}`), chain.attest(`other-${i % 3}`)]);
     store.appendConsensusRecords([{ seq: i, kind: 'commit', data: { height: i } }]);
     store.appendBlock(input);
     process.stdout.write(`${input.block.header.height}\n`);

@@ -134,7 +134,7 @@ describe('SqliteStore on disk', () => {
     const sqlite = SqliteStore.open(freshPath(), { genesis: chain.genesis });
     const memory = MemoryStore.create(chain.genesis);
     const appends = scenarioChain(chain);
-    appends.push(chain.next([chain.release('cams'), chain.attest('default', 2), chain.enroll('dev-3')]));
+    appends.push(chain.next([chain.release('cams'), chain.attest('default'), chain.enroll('dev-3')]));
     for (const input of appends) {
       sqlite.appendBlock(input);
       memory.appendBlock(input);

@@ -11,13 +11,13 @@ import { sha256Hex } from '../crypto/hash.ts';
 import type { DeviceId, Hash32Hex, Height, TargetName, ValidatorId, View } from '../encoding/brand.ts';
 import { assert } from '../errors.ts';
 import {
+  attestTx,
   blockHash,
   buildBlock,
   genesisBlock,
   LedgerState,
   signAsAdmin,
   signAsDevice,
-  signAsValidator,
   signRelease,
 } from '../ledger/index.ts';
 import { createTestNetwork, type TestNetwork, type TestNetworkOptions } from '../ledger/testing.ts';
@@ -74,25 +74,14 @@ export class TestChain {
     );
   }
 
-  /** An attestation of the next version of `target` by validator `submitter`. */
-  attest(target: string, submitter = 0, content = `attested ${target}`): Transaction {
+  /** An attestation (unsigned) of the next version of `target`. */
+  attest(target: string, content = `attested ${target}`): Transaction {
     const version = this.#nextVersion(target);
     const bytes = Buffer.from(`${content} v${version}`, 'utf8');
-    const key = this.network.validatorKeys[submitter];
-    assert(key !== undefined, `validator ${submitter} exists`);
-    return signAsValidator(
-      {
-        type: 'attest',
-        chainId: this.chainId,
-        target: target as TargetName,
-        version,
-        sha256: sha256Hex(bytes),
-        size: bytes.byteLength,
-        submitter: submitter as ValidatorId,
-      },
-      submitter as ValidatorId,
-      key.privateKey,
-    );
+    return attestTx(this.chainId, target as TargetName, sha256Hex(bytes) as Hash32Hex, {
+      version,
+      size: bytes.byteLength,
+    });
   }
 
   /** Enrolls a new device with a freshly generated key. */
@@ -200,7 +189,7 @@ export function scenarioChain(chain: TestChain): AppendInput[] {
   const appends: AppendInput[] = [];
   const r1 = chain.release('default', '1');
   appends.push(chain.next([r1, chain.enroll('dev-1'), chain.enroll('dev-2', 'cams')]));
-  appends.push(chain.next([chain.attest('default', 1), chain.release('cams', 'camera config')]));
+  appends.push(chain.next([chain.attest('default'), chain.release('cams', 'camera config')]));
   const body1 = r1.body;
   assert(body1.type === 'release', 'r1 is a release');
   appends.push(chain.next([chain.report('dev-1', 'default', 1, body1.sha256)]));
@@ -226,5 +215,5 @@ export function randomTx(chain: TestChain, kind: number, enrolled: string[]): Tr
     const id = enrolled[enrolled.length - 1]!;
     return chain.report(id, 'default', 1, sha256Hex(id));
   }
-  return kind % 2 === 0 ? chain.release(target) : chain.attest(target, kind % 4);
+  return kind % 2 === 0 ? chain.release(target) : chain.attest(target);
 }

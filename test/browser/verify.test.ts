@@ -34,9 +34,8 @@ function tx(n: number): Transaction {
       version: n + 1,
       sha256: String(n % 10).repeat(64),
       size: n,
-      submitter: 0,
     },
-    signatures: [{ signer: '0', signature: 'ab'.repeat(64) }],
+    signatures: [],
   } as unknown as Transaction;
 }
 

@@ -56,7 +56,7 @@ function buildChain(chain: TestChain, store: MemoryStore): void {
       const r = releases.get('t1');
       if (r !== undefined) txs.push(chain.report(`dev-${devices - 1}`, 't1', r.version, r.sha256));
     } else if (h % 10 === 3) {
-      txs.push(chain.attest(`a${h % 4}`, h % 4));
+      txs.push(chain.attest(`a${h % 4}`));
     }
     if (h === 500) txs.push(chain.revoke('dev-0'));
     store.appendBlock(chain.next(txs, Math.floor(h / 300)));

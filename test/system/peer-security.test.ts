@@ -16,7 +16,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { Domain } from '../../src/crypto/domains.ts';
 import { sign } from '../../src/crypto/ed25519.ts';
 import type { BlockHash, Hash32Hex, Height, ValidatorId, View } from '../../src/encoding/brand.ts';
-import { signAsValidator } from '../../src/ledger/index.ts';
+import { attestTx } from '../../src/ledger/index.ts';
 import { encodeFrame } from '../../src/net/frames.ts';
 import { createCa, issueValidatorCert } from '../../src/net/pki.ts';
 import { paths } from '../../src/node/layout.ts';
@@ -101,19 +101,8 @@ describe('peer port security', { timeout: 120_000 }, () => {
     const tip = before[before.length - 1];
     assert.ok(tip !== undefined);
     const seq = (tip.index + 1) as Height;
-    const attest = signAsValidator(
-      {
-        type: 'attest',
-        chainId: genesis.chainId,
-        target: 'default' as never,
-        version: 99,
-        sha256: evilHash,
-        size: 1,
-        submitter: 0 as ValidatorId,
-      },
-      0 as ValidatorId,
-      forger,
-    );
+    // An attest of a hash that config server B does not offer: every honest validator refuses it.
+    const attest = attestTx(genesis.chainId, 'default' as never, evilHash, { version: 99, size: 1 });
     // A block that rewrites the chain from the tip with the forged attest, shaped like a real one.
     const fakeHeader = {
       chainId: genesis.chainId,

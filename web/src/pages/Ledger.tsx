@@ -360,13 +360,20 @@ function TxTable({ txs }: { readonly txs: readonly Tx[] }) {
             const sha = (t.body as { sha256?: unknown }).sha256;
             const id = ids.state === 'ok' ? ids.value[i] : undefined;
             return (
-              <tr key={t.signatures.map((sig) => sig.signature).join('') || `unsigned-${t.body.type}`}>
+              // An attest is unsigned; within a block its target's hash tells it apart.
+              <tr
+                key={`${t.body.type}:${typeof sha === 'string' ? sha : ''}:${t.signatures.map((sig) => sig.signature).join('')}`}
+              >
                 <td>{i}</td>
                 <td>{t.body.type}</td>
                 <td>{txSummary(t)}</td>
                 <td>{typeof sha === 'string' ? <Hash value={sha} /> : '—'}</td>
                 <td>{id === undefined ? '…' : <Hash value={id} />}</td>
-                <td>{t.signatures.map((s) => s.signer).join(', ')}</td>
+                <td>
+                  {t.signatures.length === 0
+                    ? 'unsigned: the certificate vouches'
+                    : t.signatures.map((s) => s.signer).join(', ')}
+                </td>
               </tr>
             );
           })}
