@@ -52,6 +52,8 @@ interface LoadResult {
   readonly answers: Record<string, number>;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** CPU time (user + system) the load generator itself used during the run. */
+  readonly cpuMs: number;
 }
 
 export function benchContent(client: number, version: number): string {
@@ -68,6 +70,7 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const latencies: number[] = [];
   const answers: Record<string, number> = {};
   let started = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const deadline = t0 + spec.durationMs;
 
@@ -116,6 +119,7 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   };
   await Promise.all(Array.from({ length: spec.concurrency }, (_, c) => worker(c)));
   const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
@@ -125,6 +129,7 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     answers,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 
@@ -432,6 +437,8 @@ export async function run(args: string[]): Promise<void> {
     // 4. Committed attests per second with concurrent clients over all four validators.
     const heightBefore = (await new ApiClient(urls[0] as string).status()).height;
     const validatorPids = validators.map((c) => c.process.pid);
+    const serverPids = servers.map((c) => c.process.pid);
+    const serverCpuBefore = cpuMsOf(serverPids);
     const cpuBefore = cpuMsOf(validatorPids);
     const machineBefore = machineTicks();
     const attests = await loadInChild({
@@ -447,6 +454,7 @@ export async function run(args: string[]): Promise<void> {
       .filter(([k]) => k.startsWith('200 Success: Hash is valid. New block'))
       .reduce((n, [, c]) => n + c, 0);
     const cpuAfter = cpuMsOf(validatorPids);
+    const serverCpuAfter = cpuMsOf(serverPids);
     const machineAfter = machineTicks();
     const status = await new ApiClient(urls[0] as string).status();
     const heights = await Promise.all(urls.map((u) => new ApiClient(u).status().then((s) => s.height)));
@@ -477,6 +485,14 @@ export async function run(args: string[]): Promise<void> {
       line(
         '  validator CPU (all four) during the attest phase',
         `${((100 * cpuMs) / attests.elapsedMs).toFixed(0)}% of one core, ${(cpuMs / added).toFixed(2)} ms per committed attest (${(userMs / added).toFixed(2)} user, ${(systemMs / added).toFixed(2)} kernel)`,
+      );
+    }
+    if (serverCpuBefore !== null && serverCpuAfter !== null && added > 0) {
+      const serverMs =
+        serverCpuAfter.userMs + serverCpuAfter.systemMs - serverCpuBefore.userMs - serverCpuBefore.systemMs;
+      line(
+        '  config servers A and B, load generator',
+        `${((1000 * serverMs) / added).toFixed(0)} us and ${((1000 * attests.cpuMs) / added).toFixed(0)} us of CPU per committed attest`,
       );
     }
     if (machineBefore !== null && machineAfter !== null) {
