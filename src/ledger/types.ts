@@ -204,9 +204,10 @@ export type TxType = TxBody['type'];
 
 /**
  * A transaction: a body and the signatures its signer rule asks for.
- * release and rollout: m-of-n distinct admins; device-enroll/revoke and rollout-control: one admin; attest and heartbeat: the
- * submitting validator (signer = its id as a decimal string); device-report: the device
- * (signer = device id).
+ * release and rollout: m-of-n distinct admins; device-enroll/revoke and rollout-control: one admin;
+ * heartbeat: the submitting validator (signer = its id as a decimal string); device-report: the
+ * device (signer = device id); attest: none (every validator checks it against its own config
+ * source before voting, and the block's commit certificate records that a quorum did).
  */
 export interface Transaction {
   readonly body: TxBody;

@@ -76,7 +76,7 @@ export interface TargetHistoryItem {
   readonly index: number;
   readonly timestampMs: number;
   readonly txId: TxId;
-  /** Admin ids for a release, the submitting validator's id (decimal) for an attest. */
+  /** Admin ids for a release; empty for an attest, which carries no signature. */
   readonly signers: readonly string[];
 }
 
