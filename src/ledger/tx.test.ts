@@ -308,18 +308,41 @@ describe('attest transactions', () => {
     assert.deepEqual(a, { body: attest(2), signatures: [] });
   });
 
-  it('refuse a signature, valid or not, and a submitter field', () => {
+  it('refuse a signature on an attest that names no submitter, valid or not', () => {
     const body = attest(1);
     for (const key of [key0, key1]) {
       const tx = { body, signatures: [{ signer: '0', signature: sign(Domain.transaction, body, key) }] };
       expectRejected(empty, tx, 'schema');
     }
-    expectRejected(empty, { body: { ...body, submitter: 0 }, signatures: [] } as never, 'schema');
   });
 
   it('refuse a version that is not newer than the current one', () => {
     const chain = new Chain().commit(signRelease(release(3), [admin0, admin1]));
     expectRejected(chain.state, { body: attest(3), signatures: [] }, 'version-not-newer');
+  });
+
+  // Chains recorded before attests became unsigned hold attests that name their submitter and
+  // carry its signature: they still verify, and only with exactly that valid signature.
+  it('still apply in the legacy form: signed by the validator named as submitter', () => {
+    const chain = new Chain().commit(signRelease(release(1), [admin0, admin1]));
+    const body: AttestBody = { ...attest(2), submitter: 0 as ValidatorId };
+    chain.commit({ body, signatures: [{ signer: '0', signature: sign(Domain.transaction, body, key0) }] });
+    assert.equal(chain.state.target('default')?.version, 2);
+  });
+
+  it('refuse a legacy attest signed by another validator, with a bad signature, or by a stranger', () => {
+    const body: AttestBody = { ...attest(1), submitter: 0 as ValidatorId };
+    const byOther = { body, signatures: [{ signer: '1', signature: sign(Domain.transaction, body, key1) }] };
+    expectRejected(empty, byOther, 'unknown-signer');
+    const wrongKey = { body, signatures: [{ signer: '0', signature: sign(Domain.transaction, body, key1) }] };
+    expectRejected(empty, wrongKey, 'bad-signature');
+    expectRejected(empty, { body, signatures: [] }, 'schema');
+    const stranger: AttestBody = { ...attest(1), submitter: 5 as ValidatorId };
+    expectRejected(
+      empty,
+      { body: stranger, signatures: [{ signer: '5', signature: sign(Domain.transaction, stranger, key0) }] },
+      'unknown-signer',
+    );
   });
 });
 

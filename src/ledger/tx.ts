@@ -164,9 +164,10 @@ export interface ParsedTransaction {
 export function parseTransactionWithId(json: unknown): ParsedTransaction {
   const t = schema.object(json, 'tx', ['body', 'signatures']);
   const body = parseBody(t.body);
-  // An attest carries no signature (see applyAttest); every other kind carries at least one.
+  // An attest carries no signature (see applyAttest), unless it is of the legacy form that names its
+  // submitter; every other kind carries at least one.
   const [least, most] =
-    body.type === 'attest'
+    body.type === 'attest' && body.submitter === undefined
       ? [0, 0]
       : body.type === 'release' || body.type === 'rollout'
         ? [1, adminsMax]
@@ -282,8 +283,18 @@ function parseRelease(value: unknown): ReleaseBody {
 }
 
 function parseAttest(value: unknown): AttestBody {
-  const b = schema.object(value, 'tx.body', ['type', 'chainId', 'target', 'version', 'sha256', 'size']);
-  return { type: 'attest', ...common(b), ...artifact(b) };
+  const b = schema.object(
+    value,
+    'tx.body',
+    ['type', 'chainId', 'target', 'version', 'sha256', 'size'],
+    ['submitter'],
+  );
+  const body: AttestBody = { type: 'attest', ...common(b), ...artifact(b) };
+  if (b.submitter === undefined) return body;
+  return {
+    ...body,
+    submitter: schema.integer(b.submitter, 'tx.body.submitter', 0, validatorsMax - 1) as ValidatorId,
+  };
 }
 
 function parseEnroll(value: unknown): DeviceEnrollBody {
@@ -446,7 +457,7 @@ export function evaluateTransaction(
     case 'release':
       return [applyRelease(genesis, state, tx, body, id, height, verifySignatures)];
     case 'attest':
-      return [applyAttest(genesis, state, body, id, height)];
+      return [applyAttest(genesis, state, tx, body, id, height, verifySignatures)];
     case 'device-enroll':
       return applyEnroll(genesis, state, tx, body, height, verifySignatures);
     case 'device-revoke':
@@ -560,14 +571,20 @@ function requireApprovals(
 function applyAttest(
   genesis: Genesis,
   state: LedgerState,
+  tx: Transaction,
   body: AttestBody,
   id: TxId,
   height: Height,
+  verifySignatures: boolean,
 ): StateChange {
   // No signer rule: an attest is only as good as the check each validator makes against its own
   // config source before voting for the block (DESIGN.md, flow 1), and the block's commit
   // certificate is the record that 2f+1 of them did. A validator's signature would add nothing a
-  // faulty validator could not also sign, so attests carry none (the schema allows none).
+  // faulty validator could not also sign, so attests carry none (the schema allows none). The legacy
+  // form, recorded before, names its submitter and must carry that validator's valid signature.
+  if (body.submitter !== undefined) {
+    requireValidatorSigned(genesis, tx, body.submitter, body, verifySignatures);
+  }
   requireArtifactSize(genesis, body.size);
   return targetChange(state, body, id, height);
 }
@@ -774,7 +791,7 @@ function applyHeartbeat(
   height: Height,
   verifySignatures: boolean,
 ): StateChange {
-  requireValidatorSigned(genesis, tx, body, verifySignatures);
+  requireValidatorSigned(genesis, tx, body.submitter, body, verifySignatures);
   const last = state.heartbeat(body.submitter);
   if (last !== undefined && body.timestampMs <= last.timestampMs) {
     reject(
@@ -792,16 +809,17 @@ function applyHeartbeat(
   return { key: heartbeatKey(body.submitter), entry };
 }
 
-/** Heartbeats: signed by the one validator named as submitter, and only by it. */
+/** Heartbeats and legacy attests: signed by the one validator named as submitter, and only by it. */
 function requireValidatorSigned(
   genesis: Genesis,
   tx: Transaction,
-  body: HeartbeatBody,
+  submitter: ValidatorId,
+  body: HeartbeatBody | AttestBody,
   verifySignatures: boolean,
 ): void {
-  const validator = requireValidator(genesis, body.submitter);
-  requireSigner(tx, String(body.submitter), `validator ${body.submitter}`);
-  if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${body.submitter}`);
+  const validator = requireValidator(genesis, submitter);
+  requireSigner(tx, String(submitter), `validator ${submitter}`);
+  if (verifySignatures) requireSignature(tx, body, validator.publicKey, `validator ${submitter}`);
 }
 
 function requireValidator(genesis: Genesis, submitter: ValidatorId): ValidatorInfo {

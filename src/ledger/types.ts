@@ -114,6 +114,12 @@ export interface AttestBody {
   readonly version: number;
   readonly sha256: Hash32Hex;
   readonly size: number;
+  /**
+   * Legacy only: attests recorded before they became unsigned named the validator that made them
+   * and carried its signature. Such an attest is still accepted, with that one valid signature, so
+   * chains recorded then still verify; validators no longer make them.
+   */
+  readonly submitter?: ValidatorId;
 }
 
 export interface DeviceEnrollBody {

@@ -147,8 +147,9 @@ export class TxSignatureChecker {
    */
   async check(id: TxId, tx: Transaction, state: LedgerState): Promise<boolean> {
     if (this.#verified.has(id)) return true;
-    // An attest carries no signature (its signer rule is the validators' own config-source check).
-    if (tx.body.type === 'attest') return tx.signatures.length === 0;
+    // An attest carries no signature (its signer rule is the validators' own config-source check),
+    // except the legacy form, which names its submitter (checked below like a heartbeat).
+    if (tx.body.type === 'attest' && tx.body.submitter === undefined) return tx.signatures.length === 0;
     const domain = txDomain(tx.body);
     const keyed: { key: KeyObject; signature: SignatureHex }[] = [];
     for (const approval of tx.signatures) {
@@ -171,8 +172,8 @@ export class TxSignatureChecker {
     const body = tx.body;
     switch (body.type) {
       case 'attest':
-        return undefined;
       case 'heartbeat': {
+        if (body.submitter === undefined) return undefined;
         if (signer !== String(body.submitter)) return undefined;
         return this.#validatorKeys[body.submitter];
       }

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import { Domain } from '../crypto/domains.ts';
+import { sign } from '../crypto/ed25519.ts';
+import type { ValidatorId } from '../encoding/brand.ts';
 import { blockHash, LedgerState, txId } from '../ledger/index.ts';
+import type { Transaction } from '../ledger/types.ts';
 import { storeCompliance } from './compliance.ts';
 import { MemoryStore } from './memory.ts';
 import { SqliteStore } from './sqlite.ts';
@@ -64,6 +68,29 @@ describe('SqliteStore on disk', () => {
     const store = SqliteStore.open(freshPath(), { genesis: chain.genesis });
     assert.deepEqual(store.settings(), { journalMode: 'wal', synchronous: 2 });
     store.close();
+  });
+
+  it('still verifies, after reopening, a chain recorded with legacy signed attests before unsigned ones', () => {
+    const chain = new TestChain({ seed: 'legacy-attests' });
+    const path = freshPath();
+    const store = SqliteStore.open(path, { genesis: chain.genesis });
+    // The form attests had before they became unsigned: a submitter and its signature.
+    const key = chain.network.validatorKeys[2]?.privateKey ?? assert.fail('validator 2 exists');
+    const legacy = (target: string): Transaction => {
+      const { body } = chain.attest(target);
+      const signed = { ...body, submitter: 2 as ValidatorId };
+      return {
+        body: signed,
+        signatures: [{ signer: '2', signature: sign(Domain.transaction, signed, key) }],
+      };
+    };
+    store.appendBlock(chain.next([legacy('default'), legacy('cams')]));
+    store.appendBlock(chain.next([chain.attest('default'), chain.release('cams')]));
+    store.close();
+    const reopened = SqliteStore.open(path);
+    assert.deepEqual(reopened.verifyChain(), { ok: true, height: 2 });
+    assert.equal(reopened.targetHistory('default').length, 2);
+    reopened.close();
   });
 
   it('keeps headers and transactions as canonical JSON text in the file', () => {
