@@ -525,20 +525,16 @@ function makeHandlers(facade: NodeFacade): Handlers {
       // Attests carry no signature: their authority is each validator's own check against config
       // server B, asked for through /validateHash (which also applies the device authentication of
       // networks that require it). Taking them here would be a way around that.
-      if (body.tx.body.type === 'attest') {
-        const result: SubmitResult = {
-          status: 'rejected',
-          txId: '' as TxId,
-          code: 'ATTEST_NOT_SUBMITTABLE',
-          reason:
-            'attest transactions are made by the validators themselves: POST the hash to /validateHash instead',
-        };
-        return { status: 422, body: result };
-      }
-      const result = await facade.submitTx(body.tx as never, {
-        waitMs: body.waitMs ?? 0,
-        signal,
-      });
+      const result: SubmitResult =
+        body.tx.body.type === 'attest'
+          ? {
+              status: 'rejected',
+              txId: '' as TxId,
+              code: 'ATTEST_NOT_SUBMITTABLE',
+              reason:
+                'attest transactions are made by the validators themselves: POST the hash to /validateHash instead',
+            }
+          : await facade.submitTx(body.tx as never, { waitMs: body.waitMs ?? 0, signal });
       return { status: submitStatus(result), body: result };
     },
 
