@@ -27,7 +27,7 @@ import { ArtifactStore } from '../src/configserver/store.ts';
 import { sha256Hex } from '../src/crypto/hash.ts';
 import type { Hash32Hex, TargetName } from '../src/encoding/brand.ts';
 import { apiUrlOf, configServerUrl, findFreeBasePort, paths } from '../src/node/layout.ts';
-import { defaultVerifyOn, verifyOnChoices } from '../src/node/verifier.ts';
+import { defaultVerifyOn, type VerifyOn, verifyOnChoices } from '../src/node/verifier.ts';
 
 const thisFile = fileURLToPath(import.meta.url);
 
@@ -173,6 +173,17 @@ function flag(args: readonly string[], name: string, fallback: number): number {
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
+/** `--verify-on thread-pool|event-loop`, or the fallback; anything else is refused. */
+function verifyOnFlag(args: readonly string[], fallback: VerifyOn): VerifyOn {
+  const i = args.indexOf('--verify-on');
+  if (i < 0) return fallback;
+  const given = args[i + 1];
+  const choice = verifyOnChoices.find((c) => c === given);
+  if (choice === undefined)
+    throw new Error(`--verify-on takes ${verifyOnChoices.join(' or ')}, not ${given}`);
+  return choice;
+}
+
 async function waitReady(child: Child, probe: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe().catch(() => false))) {
@@ -220,10 +231,7 @@ async function runInProcess(args: string[]): Promise<void> {
   const fsync = args.includes('--fsync');
   // One process has one event loop for all four validators: with signatures checked on it, the
   // profile shows their cost where it is paid (the thread pool's time is not in the profile).
-  const verifyOnAt = args.indexOf('--verify-on');
-  const verifyOnArg = verifyOnAt >= 0 ? args[verifyOnAt + 1] : 'event-loop';
-  const verifyOn = verifyOnChoices.find((c) => c === verifyOnArg);
-  if (verifyOn === undefined) throw new Error(`--verify-on takes ${verifyOnChoices.join(' or ')}`);
+  const verifyOn = verifyOnFlag(args, 'event-loop');
   const dir = mkdtempSync(join(tmpdir(), 'cc-bench-inproc-'));
   const basePort = await findFreeBasePort(4);
   const group = new ProcessGroup();
@@ -359,11 +367,7 @@ export async function run(args: string[]): Promise<void> {
     // primary of view 0) is summarized, and --profile-out DIR keeps them all.
     const profileDir = join(dir, 'profile');
     // As `configchain up` decides, unless --verify-on names a place.
-    const verifyOnAt = args.indexOf('--verify-on');
-    const verifyOn =
-      verifyOnAt >= 0
-        ? String(args[verifyOnAt + 1])
-        : defaultVerifyOn(network.validators.length, availableParallelism());
+    const verifyOn = verifyOnFlag(args, defaultVerifyOn(network.validators.length, availableParallelism()));
     console.log(`  validators check signatures on the ${verifyOn}`);
     const validators = network.validators.map((v) =>
       group.start(
@@ -478,18 +482,16 @@ export async function run(args: string[]): Promise<void> {
       '  committed attests per second',
       `${Math.round((added * 1000) / attests.elapsedMs)}/s   (target >= 2000; ${added} added in ${(attests.elapsedMs / 1000).toFixed(1)} s, ${status.height - heightBefore} blocks)`,
     );
-    if (cpuBefore !== null && cpuAfter !== null && added > 0) {
-      const userMs = cpuAfter.userMs - cpuBefore.userMs;
-      const systemMs = cpuAfter.systemMs - cpuBefore.systemMs;
-      const cpuMs = userMs + systemMs;
+    const validatorCpu = cpuSpent(cpuBefore, cpuAfter);
+    if (validatorCpu !== null && added > 0) {
+      const { userMs, systemMs, totalMs: cpuMs } = validatorCpu;
       line(
         '  validator CPU (all four) during the attest phase',
         `${((100 * cpuMs) / attests.elapsedMs).toFixed(0)}% of one core, ${(cpuMs / added).toFixed(2)} ms per committed attest (${(userMs / added).toFixed(2)} user, ${(systemMs / added).toFixed(2)} kernel)`,
       );
     }
-    if (serverCpuBefore !== null && serverCpuAfter !== null && added > 0) {
-      const serverMs =
-        serverCpuAfter.userMs + serverCpuAfter.systemMs - serverCpuBefore.userMs - serverCpuBefore.systemMs;
+    const serverMs = cpuSpent(serverCpuBefore, serverCpuAfter)?.totalMs;
+    if (serverMs !== undefined && added > 0) {
       line(
         '  config servers A and B, load generator',
         `${((1000 * serverMs) / added).toFixed(0)} us and ${((1000 * attests.cpuMs) / added).toFixed(0)} us of CPU per committed attest`,
@@ -520,7 +522,12 @@ export async function run(args: string[]): Promise<void> {
  * /proc/<pid>/stat (Linux; its clock ticks are USER_HZ = 100 per second). Null where /proc is
  * missing, so the benchmark still runs elsewhere without this figure.
  */
-function cpuMsOf(pids: readonly (number | undefined)[]): { userMs: number; systemMs: number } | null {
+interface CpuReading {
+  readonly userMs: number;
+  readonly systemMs: number;
+}
+
+function cpuMsOf(pids: readonly (number | undefined)[]): CpuReading | null {
   let user = 0;
   let system = 0;
   for (const pid of pids) {
@@ -538,6 +545,17 @@ function cpuMsOf(pids: readonly (number | undefined)[]): { userMs: number; syste
     system += Number(fields[12]);
   }
   return Number.isFinite(user + system) ? { userMs: user * 10, systemMs: system * 10 } : null;
+}
+
+/** The CPU time used between two cpuMsOf readings, or null when either is missing. */
+function cpuSpent(
+  before: CpuReading | null,
+  after: CpuReading | null,
+): { userMs: number; systemMs: number; totalMs: number } | null {
+  if (before === null || after === null) return null;
+  const userMs = after.userMs - before.userMs;
+  const systemMs = after.systemMs - before.systemMs;
+  return { userMs, systemMs, totalMs: userMs + systemMs };
 }
 
 /** Ticks the whole machine spent busy and idle (idle + iowait) so far, from /proc/stat; null elsewhere. */
