@@ -15,6 +15,6 @@ npx biome check .
 bash scripts/ensure-system-deps.sh
 echo "== build the dashboard (web/dist, served at /ui; the browser tests use it)"
 npm run --silent build:web
-files=(src/**/*.test.ts test/**/*.test.ts)
+files=(src/**/*.test.ts test/**/*.test.ts bench/**/*.test.ts)
 echo "== tests (${#files[@]} files)"
 exec node --import tsx --test --test-concurrency=2 --test-reporter=spec "${files[@]}"
