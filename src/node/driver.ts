@@ -27,8 +27,15 @@ import { recordSeq, toStored } from './records.ts';
 
 export type NodeEvent = Event<NodeBlock, Transaction>;
 
-/** Uncommitted proposed blocks above which new requests wait to enter the replica together. */
-const admissionInFlightMax = 2;
+/**
+ * Uncommitted proposed blocks at which new requests wait to enter the replica together. One: under
+ * load the four validators share the machine's cores, so a second block in flight does not finish
+ * sooner, it only splits the waiting requests into two smaller blocks, each costing every node its
+ * votes and durable writes. Four interleaved pairs of `npm run bench -- system` runs (128 and 256
+ * clients) gave 1,799/1,622, 1,681/1,621, 1,744/1,720 and 2,136/1,968 attests/s for one against
+ * two. An idle network is unaffected: a request with nothing in flight is never held.
+ */
+const admissionInFlightMax = 1;
 /**
  * The longest a request waits for admission. Under load a block commits well within it, so held
  * requests enter together when a block commits; a shorter hold expired before that and sent a
