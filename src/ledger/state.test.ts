@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { sha256Hex } from '../crypto/hash.ts';
 import type { Height, TargetName, TxId } from '../encoding/brand.ts';
 import { AssertionFailure } from '../errors.ts';
+import { verifyStateProof } from '../merkle/sparse.ts';
 import { LedgerError } from './errors.ts';
 import { EMPTY_STATE_ROOT, LedgerState, stateKeyOf, stateRootFromScratch } from './state.ts';
 import { type TargetEntry, targetKey } from './types.ts';
@@ -54,6 +56,51 @@ describe('LedgerState', () => {
     assert.throws(
       () => stateRootFromScratch(dup),
       (e: unknown) => e instanceof LedgerError && e.code === 'STATE_INVALID',
+    );
+  });
+
+  it('property: deferred tree updates read, hash and prove like a state rebuilt from scratch', () => {
+    // Up to 300 writes over 40 names, in batches of 1-5: the pending entries are folded into the
+    // tree many times (every 64), and every intermediate state stays as it was.
+    const batches = fc.array(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 39 }), fc.integer({ min: 1, max: 9 })), {
+        minLength: 1,
+        maxLength: 5,
+      }),
+      { maxLength: 60 },
+    );
+    fc.assert(
+      fc.property(batches, (list) => {
+        let state = LedgerState.empty();
+        const model = new Map<string, TargetEntry>();
+        // Earlier states, asked for their root only at the end, after later states were derived.
+        const history: { state: LedgerState; entries: TargetEntry[] }[] = [];
+        for (const batch of list) {
+          const changes = batch.map(([n, v]) => {
+            const entry = target(`t${n}`, v);
+            model.set(`t${n}`, entry);
+            return { key: targetKey(`t${n}`), entry };
+          });
+          state = state.with(changes);
+          for (const [name, entry] of model) assert.deepEqual(state.target(name), entry);
+          if (batch.length % 2 === 0) history.push({ state, entries: [...model.values()] });
+        }
+        const entries = [...model.values()];
+        assert.equal(state.root, stateRootFromScratch(entries));
+        assert.equal(state.size, model.size);
+        assert.deepEqual(
+          [...state.entries()].map(([, e]) => e),
+          [...LedgerState.fromEntries(entries).entries()].map(([, e]) => e),
+        );
+        for (const [name, entry] of model) {
+          assert.ok(verifyStateProof(state.root, targetKey(name), entry, state.proof(targetKey(name))));
+        }
+        for (const h of history) {
+          assert.equal(h.state.root, stateRootFromScratch(h.entries));
+          assert.equal(h.state.size, h.entries.length);
+        }
+      }),
+      { numRuns: 60 },
     );
   });
 

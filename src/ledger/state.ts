@@ -59,11 +59,40 @@ export function entryHash(entry: StateEntry): Hash32Hex {
   return canonicalHash(entry);
 }
 
-export class LedgerState {
-  readonly #tree: SparseMerkleTree<StateEntry>;
+/**
+ * Entries a state holds back from its tree before with() folds them in. Applying a block calls
+ * with() once per transaction but needs the root only at the end, so the tree is rebuilt once per
+ * batch (SparseMerkleTree.setMany) instead of once per transaction, and the upper levels that all
+ * of a block's keys share are hashed once. The bound keeps with()'s copy of the pending entries
+ * small for the largest blocks.
+ */
+const pendingEntriesMax = 64;
+const nothingPending: ReadonlyMap<StateKey, StateEntry> = new Map();
 
-  private constructor(tree: SparseMerkleTree<StateEntry>) {
-    this.#tree = tree;
+export class LedgerState {
+  /** The tree without the pending entries. */
+  readonly #base: SparseMerkleTree<StateEntry>;
+  /** Entries written since #base, by key; reads see them first. */
+  readonly #pending: ReadonlyMap<StateKey, StateEntry>;
+  /** #base with #pending folded in, made on first need of a root, size, proof or listing. */
+  #tree: SparseMerkleTree<StateEntry> | undefined;
+
+  private constructor(base: SparseMerkleTree<StateEntry>, pending = nothingPending) {
+    this.#base = base;
+    this.#pending = pending;
+    this.#tree = pending.size === 0 ? base : undefined;
+  }
+
+  #folded(): SparseMerkleTree<StateEntry> {
+    if (this.#tree === undefined) {
+      const items = [...this.#pending].map(([key, entry]) => ({
+        key,
+        value: entry,
+        valueHash: fromHex(entryHash(entry)),
+      }));
+      this.#tree = this.#base.setMany(items);
+    }
+    return this.#tree;
   }
 
   static empty(): LedgerState {
@@ -89,15 +118,15 @@ export class LedgerState {
   }
 
   get root(): Hash32Hex {
-    return this.#tree.root;
+    return this.#folded().root;
   }
 
   get size(): number {
-    return this.#tree.size;
+    return this.#folded().size;
   }
 
   get(key: StateKey): StateEntry | undefined {
-    return this.#tree.get(key);
+    return this.#pending.get(key) ?? this.#base.get(key);
   }
 
   target(name: string): TargetEntry | undefined {
@@ -133,7 +162,7 @@ export class LedgerState {
     key: StateKey,
     kind: K,
   ): Extract<StateEntry, { kind: K }> | undefined {
-    const entry = this.#tree.get(key);
+    const entry = this.get(key);
     if (entry === undefined) return undefined;
     assert(entry.kind === kind, `state key ${key} holds a ${entry.kind} entry`);
     return entry as Extract<StateEntry, { kind: K }>;
@@ -141,25 +170,30 @@ export class LedgerState {
 
   /** Every entry, in key-path order (the same order on every replica). */
   *entries(): Generator<[StateKey, StateEntry]> {
-    for (const [key, entry] of this.#tree.entries()) yield [key as StateKey, entry];
+    for (const [key, entry] of this.#folded().entries()) yield [key as StateKey, entry];
   }
 
-  /** A new state with these entries written; this state is left unchanged. */
+  /**
+   * A new state with these entries written; this state is left unchanged. The tree work is
+   * deferred (see pendingEntriesMax): reads see the entries at once, the root when asked.
+   */
   with(changes: readonly StateChange[]): LedgerState {
-    let tree = this.#tree;
+    if (changes.length === 0) return this;
     for (const change of changes) {
       assert(
         change.key === stateKeyOf(change.entry),
         `state change key ${change.key} does not match its entry`,
       );
-      tree = tree.set(change.key, change.entry, fromHex(entryHash(change.entry)));
     }
-    return new LedgerState(tree);
+    const fold = this.#pending.size + changes.length > pendingEntriesMax;
+    const pending = new Map(fold ? nothingPending : this.#pending);
+    for (const change of changes) pending.set(change.key, change.entry);
+    return new LedgerState(fold ? this.#folded() : this.#base, pending);
   }
 
   /** Inclusion proof of the entry at key, or a non-inclusion proof if there is none. */
   proof(key: StateKey): StateProof {
-    return this.#tree.proof(key);
+    return this.#folded().proof(key);
   }
 }
 

@@ -149,6 +149,56 @@ describe('sparse Merkle tree', () => {
     );
   });
 
+  it('property: setMany gives the tree that one set() per key gives, and leaves the old tree alone', () => {
+    const batch = fc.uniqueArray(fc.tuple(fc.string({ maxLength: 6 }), fc.integer({ min: 0, max: 1000 })), {
+      selector: ([key]) => key,
+      maxLength: 40,
+    });
+    fc.assert(
+      fc.property(ops, fc.array(batch, { maxLength: 4 }), (start, batches) => {
+        const base = start.reduce((t, [key, v]) => put(t, key, v), SparseMerkleTree.empty<Value>());
+        const baseRoot = base.root;
+        let one = base;
+        let many = base;
+        const model = new Map(start.map(([key, v]) => [key, { v, k: key }] as const));
+        for (const list of batches) {
+          for (const [key, v] of list) {
+            one = put(one, key, v);
+            model.set(key, { v, k: key });
+          }
+          many = many.setMany(
+            list.map(([key, v]) => {
+              const value = { v, k: key };
+              return { key, value, valueHash: fromHex(canonicalHash(value)) };
+            }),
+          );
+          assert.equal(many.root, one.root);
+          assert.equal(many.size, one.size);
+        }
+        assert.equal(many.root, scratch(model));
+        assert.equal(many.size, model.size);
+        for (const [key, value] of model) {
+          assert.deepEqual(many.get(key), value);
+          assert.deepEqual(many.proof(key), one.proof(key));
+        }
+        assert.equal(base.root, baseRoot);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('setMany refuses a key given twice and a value hash of the wrong size', () => {
+    const tree = put(SparseMerkleTree.empty<Value>(), 'a', 1);
+    const item = (key: string, v: number) => ({
+      key,
+      value: { v, k: key },
+      valueHash: fromHex(canonicalHash({ v, k: key })),
+    });
+    assert.throws(() => tree.setMany([item('b', 1), item('b', 2)]), /duplicate key "b"/);
+    assert.throws(() => tree.setMany([{ ...item('c', 1), valueHash: new Uint8Array(31) }]), /32 bytes/);
+    assert.equal(tree.setMany([]), tree);
+  });
+
   it('property: the root does not depend on insertion order', () => {
     fc.assert(
       fc.property(fc.uniqueArray(fc.string({ maxLength: 8 }), { maxLength: 40 }), fc.nat(), (keys, seed) => {

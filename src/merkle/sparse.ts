@@ -173,14 +173,7 @@ export class SparseMerkleTree<V> {
       if (item.valueHash.byteLength !== 32) throw new Error('sparse Merkle tree: a value hash is 32 bytes');
       leaves.push(makeLeaf(item.key, keyPath(item.key), item.value, Buffer.from(item.valueHash)));
     }
-    leaves.sort((a, b) => Buffer.compare(a.path, b.path));
-    for (let i = 1; i < leaves.length; i++) {
-      const previous = leaves[i - 1] as Leaf<V>;
-      const leaf = leaves[i] as Leaf<V>;
-      if (previous.path.equals(leaf.path)) {
-        throw new Error(`sparse Merkle tree: duplicate key ${JSON.stringify(leaf.key)}`);
-      }
-    }
+    sortDistinct(leaves);
     return new SparseMerkleTree(nodesFromSorted(leaves, 0, leaves.length, 0), leaves.length);
   }
 
@@ -190,6 +183,24 @@ export class SparseMerkleTree<V> {
     const leaf = makeLeaf(key, keyPath(key), value, Buffer.from(valueHash));
     const result = insert(this.#root, leaf, 0);
     return new SparseMerkleTree(result.node, this.#size + (result.added ? 1 : 0));
+  }
+
+  /**
+   * A new tree with every one of these keys set, as the same set() calls in any order would give,
+   * in one pass: the nodes above the changed leaves are rebuilt and hashed once, where separate
+   * set() calls rehash the shared upper levels once per key. Throws on a key given twice.
+   */
+  setMany(
+    items: readonly { readonly key: string; readonly value: V; readonly valueHash: Uint8Array }[],
+  ): SparseMerkleTree<V> {
+    if (items.length === 0) return this;
+    const leaves = items.map((item) => {
+      if (item.valueHash.byteLength !== 32) throw new Error('sparse Merkle tree: a value hash is 32 bytes');
+      return makeLeaf(item.key, keyPath(item.key), item.value, Buffer.from(item.valueHash));
+    });
+    sortDistinct(leaves);
+    const result = insertSorted(this.#root, leaves, 0, leaves.length, 0);
+    return new SparseMerkleTree(result.node, this.#size + result.added);
   }
 
   get(key: string): V | undefined {
@@ -232,6 +243,63 @@ export class SparseMerkleTree<V> {
       }
     }
   }
+}
+
+/** Sorts leaves by path; throws when two share a path (the same key given twice). */
+function sortDistinct<V>(leaves: Leaf<V>[]): void {
+  leaves.sort((a, b) => Buffer.compare(a.path, b.path));
+  for (let i = 1; i < leaves.length; i++) {
+    const previous = leaves[i - 1] as Leaf<V>;
+    const leaf = leaves[i] as Leaf<V>;
+    if (previous.path.equals(leaf.path)) {
+      throw new Error(`sparse Merkle tree: duplicate key ${JSON.stringify(leaf.key)}`);
+    }
+  }
+}
+
+/**
+ * The subtree at `depth` rooted at `node` with leaves[start, end) (sorted, distinct, all on this
+ * subtree's path prefix) set in it, and how many of them were new keys. An untouched side keeps
+ * its node (and hash) as it is; a leaf the batch reaches is merged into the batch and the
+ * subtree rebuilt from the sorted leaves, which gives the same shape as inserting one by one.
+ */
+function insertSorted<V>(
+  node: TreeNode<V>,
+  leaves: readonly Leaf<V>[],
+  start: number,
+  end: number,
+  depth: number,
+): { node: TreeNode<V>; added: number } {
+  if (end === start) return { node, added: 0 };
+  if (node === null) return { node: nodesFromSorted(leaves, start, end, depth), added: end - start };
+  if (node.kind === 'leaf') {
+    // The old leaf goes in path order among the batch's, unless the batch sets its key anew.
+    const merged: Leaf<V>[] = [];
+    let replaced = false;
+    let kept = false;
+    for (let i = start; i < end; i++) {
+      const leaf = leaves[i] as Leaf<V>;
+      if (!replaced && !kept) {
+        const order = Buffer.compare(node.path, leaf.path);
+        if (order === 0) replaced = true;
+        else if (order < 0) {
+          merged.push(node);
+          kept = true;
+        }
+      }
+      merged.push(leaf);
+    }
+    if (!replaced && !kept) merged.push(node);
+    return {
+      node: nodesFromSorted(merged, 0, merged.length, depth),
+      added: end - start - (replaced ? 1 : 0),
+    };
+  }
+  let mid = start;
+  while (mid < end && bitAt((leaves[mid] as Leaf<V>).path, depth) === 0) mid++;
+  const left = insertSorted(node.left, leaves, start, mid, depth + 1);
+  const right = insertSorted(node.right, leaves, mid, end, depth + 1);
+  return { node: makeInternal(left.node, right.node), added: left.added + right.added };
 }
 
 function nodesFromSorted<V>(
