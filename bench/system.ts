@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../src/api/client.ts';
 import { initNetwork } from '../src/cli/commands/init.ts';
-import { type Child, logTail, ProcessGroup } from '../src/cli/up/processes.ts';
+import { type Child, logTail, ProcessGroup, validatorNodeFlags } from '../src/cli/up/processes.ts';
 import { ArtifactStore } from '../src/configserver/store.ts';
 import { sha256Hex } from '../src/crypto/hash.ts';
 import type { Hash32Hex, TargetName } from '../src/encoding/brand.ts';
@@ -354,7 +354,10 @@ export async function run(args: string[]): Promise<void> {
         `validator ${v.id}`,
         ['node', '--dir', dir, '--id', String(v.id), '--verify-on', verifyOn],
         join(dir, `v${v.id}.log`),
-        profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `v${v.id}`)}`] : [],
+        [
+          ...validatorNodeFlags(network.validators.length, availableParallelism()),
+          ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, `v${v.id}`)}`] : []),
+        ],
       ),
     );
     const urls = network.validators.map(apiUrlOf);

@@ -23,7 +23,7 @@ import { defaultVerifyOn } from '../../node/verifier.ts';
 import { wholeNumberOption } from '../args.ts';
 import { runDemo } from '../up/demo.ts';
 import { runDeviceDemo } from '../up/device-demo.ts';
-import { type Child, logTail, ProcessGroup, repoRoot } from '../up/processes.ts';
+import { type Child, logTail, ProcessGroup, repoRoot, validatorNodeFlags } from '../up/processes.ts';
 import { deviceDemoTarget, initNetwork } from './init.ts';
 
 export interface UpOptions {
@@ -169,6 +169,7 @@ export async function up(options: UpOptions): Promise<number> {
         `validator ${v.id}`,
         ['node', '--dir', dir, '--id', String(v.id), '--verify-on', verifyOn],
         join(paths.dataDir(dir, v.id), 'process.log'),
+        validatorNodeFlags(network.validators.length, availableParallelism()),
       ),
     );
     say(`Starting ${servers.length} config servers and ${validators.length} validators ...`);
