@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- system [--clients N] [--seconds S] [--versions V] [--verify-on thread-pool|event-loop]
- *   [--profile [--profile-out DIR]]`
+ * `npm run bench -- system [--clients N[,N...]] [--seconds S] [--versions V]
+ *   [--verify-on thread-pool|event-loop] [--profile [--profile-out DIR]]`
  *
  * Starts a real 4-validator network (separate OS processes, temporary directory, random base
  * port) with both config servers, and measures side by side in the same run:
@@ -9,7 +9,10 @@
  *   3. p50/p99 latency of POST /validateHash for a single new hash at a time, on an idle network;
  *   4. committed attest transactions per second with N concurrent clients spread over the four
  *      validators, each client validating the next version of its own target (versions of one
- *      target must increase, so a client's requests are sequential), with p50/p99 latency.
+ *      target must increase, so a client's requests are sequential), with p50/p99 latency. One
+ *      phase per client count (128 and 256 by default, each on targets of its own), and the peak:
+ *      the closed-loop clients set how many requests wait while a block is decided, so more of
+ *      them fill bigger blocks until the validators' CPU per transaction, not per block, limits.
  * Config server B is seeded with every version before anything starts. The load generator runs
  * in its own process (this file with --role load), so it does not share an event loop with the
  * servers it measures; it is bounded in requests and time.
@@ -42,6 +45,8 @@ interface LoadSpec {
   readonly mode: 'fixed' | 'attest';
   readonly body?: string;
   readonly versionsPerClient?: number;
+  /** attest: the first client's number, so each phase validates targets of its own. */
+  readonly firstClient?: number;
   readonly path: string;
 }
 
@@ -77,13 +82,14 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const worker = async (client: number) => {
     const connection = new LoadConnection(new URL(spec.urls[client % spec.urls.length] as string));
     connections.push(connection);
+    const id = (spec.firstClient ?? 0) + client;
     let version = 0;
     while (performance.now() < deadline && started < spec.requestsMax) {
       let body: string;
       if (spec.mode === 'attest') {
         version++;
         if (version > (spec.versionsPerClient ?? 0)) return;
-        body = JSON.stringify({ hash: sha256Hex(benchContent(client, version)), target: `bench-${client}` });
+        body = JSON.stringify({ hash: sha256Hex(benchContent(id, version)), target: `bench-${id}` });
       } else {
         body = spec.body ?? '{}';
       }
@@ -150,6 +156,17 @@ function flag(args: readonly string[], name: string, fallback: number): number {
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
+/** `--clients N[,N...]`: the attest phases' client counts, or the fallback; anything else is refused. */
+function clientsFlag(args: readonly string[], fallback: readonly number[]): readonly number[] {
+  const i = args.indexOf('--clients');
+  if (i < 0) return fallback;
+  const given = args[i + 1] ?? '';
+  const counts = given.split(',').map(Number);
+  if (!counts.every((n) => Number.isSafeInteger(n) && n > 0))
+    throw new Error(`--clients takes positive whole numbers separated by commas (128,256), not "${given}"`);
+  return counts;
+}
+
 /** `--verify-on thread-pool|event-loop`, or the fallback; anything else is refused. */
 function verifyOnFlag(args: readonly string[], fallback: VerifyOn): VerifyOn {
   const i = args.indexOf('--verify-on');
@@ -170,17 +187,36 @@ async function waitReady(child: Child, probe: () => Promise<boolean>, timeoutMs 
   }
 }
 
-/** Seeds both config servers before they start: the bench targets and the latency target. */
-function seedConfigServers(dir: string, clients: number, versionsPerClient: number): void {
+/** One attest phase: its clients are numbered from firstClient, each with a target of its own. */
+interface AttestPhase {
+  readonly clients: number;
+  readonly firstClient: number;
+  readonly versionsPerClient: number;
+}
+
+/** Phases for these client counts; `versions` (0: about 20,000 per phase) versions per client. */
+function attestPhases(counts: readonly number[], versions: number): AttestPhase[] {
+  let firstClient = 0;
+  return counts.map((clients) => {
+    const phase = { clients, firstClient, versionsPerClient: versions || Math.ceil(20_000 / clients) };
+    firstClient += clients;
+    return phase;
+  });
+}
+
+/** Seeds both config servers before they start: every phase's targets and the latency target. */
+function seedConfigServers(dir: string, phases: readonly AttestPhase[]): void {
   const tSeed = performance.now();
   let seeded = 0;
   for (const id of ['A', 'B'] as const) {
     const store = ArtifactStore.open(paths.artifactsDir(dir, id), { durable: false });
     try {
-      for (let c = 0; c < clients; c++) {
-        for (let v = 1; v <= versionsPerClient; v++) {
-          store.put(`bench-${c}`, v, Buffer.from(benchContent(c, v)), 'text/plain');
-          seeded++;
+      for (const { clients, firstClient, versionsPerClient } of phases) {
+        for (let c = firstClient; c < firstClient + clients; c++) {
+          for (let v = 1; v <= versionsPerClient; v++) {
+            store.put(`bench-${c}`, v, Buffer.from(benchContent(c, v)), 'text/plain');
+            seeded++;
+          }
         }
       }
       for (let v = 1; v <= 200; v++) store.put('latency', v, Buffer.from(`latency-${v}`), 'text/plain');
@@ -202,9 +238,12 @@ function seedConfigServers(dir: string, clients: number, versionsPerClient: numb
  * a change with; the full benchmark remains the acceptance figure.
  */
 async function runInProcess(args: string[]): Promise<void> {
-  const clients = flag(args, 'clients', 128);
+  const counts = clientsFlag(args, [128]);
+  if (counts.length !== 1)
+    throw new Error('--in-process measures one client count at a time: give --clients N');
+  const [phase] = attestPhases(counts, flag(args, 'versions', 0)) as [AttestPhase];
+  const { clients, versionsPerClient } = phase;
   const seconds = flag(args, 'seconds', 8);
-  const versionsPerClient = flag(args, 'versions', Math.ceil(20_000 / clients));
   const fsync = args.includes('--fsync');
   // One process has one event loop for all four validators: with signatures checked on it, the
   // profile shows their cost where it is paid (the thread pool's time is not in the profile).
@@ -222,7 +261,7 @@ async function runInProcess(args: string[]): Promise<void> {
       `system benchmark, in-process: 4 validators, base port ${basePort}, fsync ${fsync ? 'on' : 'off'}`,
     );
     const { network } = await initNetwork({ dir, demo: true, basePort });
-    seedConfigServers(dir, clients, versionsPerClient);
+    seedConfigServers(dir, [phase]);
     const servers = network.configServers.map((s) =>
       group.start(
         `config server ${s.id}`,
@@ -319,9 +358,8 @@ function tally(answers: Record<string, number>): string {
 
 export async function run(args: string[]): Promise<void> {
   if (args.includes('--in-process')) return runInProcess(args);
-  const clients = flag(args, 'clients', 128);
   const seconds = flag(args, 'seconds', 8);
-  const versionsPerClient = flag(args, 'versions', Math.ceil(20_000 / clients));
+  const phases = attestPhases(clientsFlag(args, [128, 256]), flag(args, 'versions', 0));
   const profile = args.includes('--profile');
   // --profile-out DIR keeps the validators' CPU profiles after the run (the run's folder is removed).
   const profileOutAt = args.indexOf('--profile-out');
@@ -334,7 +372,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(`system benchmark: 4 validators, base port ${basePort}, dir ${dir}`);
     const { network } = await initNetwork({ dir, demo: true, basePort });
 
-    seedConfigServers(dir, clients, versionsPerClient);
+    seedConfigServers(dir, phases);
 
     const servers = network.configServers.map((s) =>
       group.start(
@@ -423,35 +461,44 @@ export async function run(args: string[]): Promise<void> {
     idleConnection.close();
     idle.sort((a, b) => a - b);
 
-    // 4. Committed attests per second with concurrent clients over all four validators.
-    const heightBefore = (await new ApiClient(urls[0] as string).status()).height;
+    // 4. Committed attests per second, one phase per client count, over all four validators.
     const validatorPids = validators.map((c) => c.process.pid);
     const serverPids = servers.map((c) => c.process.pid);
-    const serverCpuBefore = cpuMsOf(serverPids);
-    const cpuBefore = cpuMsOf(validatorPids);
-    const machineBefore = machineTicks();
-    const attests = await loadInChild({
-      urls,
-      concurrency: clients,
-      durationMs: seconds * 1000,
-      requestsMax: clients * versionsPerClient,
-      mode: 'attest',
-      versionsPerClient,
-      path: '/validateHash',
-    });
-    const added = Object.entries(attests.answers)
-      .filter(([k]) => k.startsWith('200 Success: Hash is valid. New block'))
-      .reduce((n, [, c]) => n + c, 0);
-    const cpuAfter = cpuMsOf(validatorPids);
-    const serverCpuAfter = cpuMsOf(serverPids);
-    const machineAfter = machineTicks();
-    const status = await new ApiClient(urls[0] as string).status();
+    const attestPhase = async (phase: AttestPhase) => {
+      const heightBefore = (await new ApiClient(urls[0] as string).status()).height;
+      const serverCpuBefore = cpuMsOf(serverPids);
+      const cpuBefore = cpuMsOf(validatorPids);
+      const machineBefore = machineTicks();
+      const load = await loadInChild({
+        urls,
+        concurrency: phase.clients,
+        durationMs: seconds * 1000,
+        requestsMax: phase.clients * phase.versionsPerClient,
+        mode: 'attest',
+        versionsPerClient: phase.versionsPerClient,
+        firstClient: phase.firstClient,
+        path: '/validateHash',
+      });
+      const validatorCpu = cpuSpent(cpuBefore, cpuMsOf(validatorPids));
+      const serverMs = cpuSpent(serverCpuBefore, cpuMsOf(serverPids))?.totalMs;
+      const machineAfter = machineTicks();
+      const added = Object.entries(load.answers)
+        .filter(([k]) => k.startsWith('200 Success: Hash is valid. New block'))
+        .reduce((n, [, c]) => n + c, 0);
+      const blocks = (await new ApiClient(urls[0] as string).status()).height - heightBefore;
+      let machineBusy: number | null = null;
+      if (machineBefore !== null && machineAfter !== null) {
+        const busy = machineAfter.busy - machineBefore.busy;
+        machineBusy = busy / Math.max(1, busy + machineAfter.idle - machineBefore.idle);
+      }
+      return { phase, load, added, blocks, validatorCpu, serverMs, machineBusy };
+    };
+    const attests: Awaited<ReturnType<typeof attestPhase>>[] = [];
+    for (const phase of phases) attests.push(await attestPhase(phase));
     const heights = await Promise.all(urls.map((u) => new ApiClient(u).status().then((s) => s.height)));
 
     console.log('');
-    console.log(
-      `results (${clients} attest clients, ${seconds} s per phase, 64 connections for reads, best of 2 alternating runs):`,
-    );
+    console.log(`results (${seconds} s per phase, 64 connections for reads, best of 2 alternating runs):`);
     line('hello-world fastify (ceiling)', fmt(ceiling));
     line('POST /validateHash, current hash, validator 0', fmt(reads));
     line(
@@ -462,35 +509,39 @@ export async function run(args: string[]): Promise<void> {
       'POST /validateHash, one new hash at a time (idle)',
       `p50 ${percentile(idle, 50).toFixed(2)} ms  p99 ${percentile(idle, 99).toFixed(2)} ms  (target p50 < 10 ms; ${tally(latencyAnswers)})`,
     );
-    line('POST /validateHash, new hashes, concurrent', fmt(attests));
+    for (const { phase, load, added, blocks, validatorCpu, serverMs, machineBusy } of attests) {
+      line(`POST /validateHash, new hashes, ${phase.clients} clients`, fmt(load));
+      line(
+        '  committed attests per second',
+        `${Math.round((added * 1000) / load.elapsedMs)}/s   (${added} added in ${(load.elapsedMs / 1000).toFixed(1)} s, ${blocks} blocks, ${(added / Math.max(1, blocks)).toFixed(0)} per block)`,
+      );
+      if (validatorCpu !== null && added > 0) {
+        const { userMs, systemMs, totalMs: cpuMs } = validatorCpu;
+        line(
+          '  validator CPU (all four)',
+          `${((100 * cpuMs) / load.elapsedMs).toFixed(0)}% of one core, ${(cpuMs / added).toFixed(2)} ms per committed attest (${(userMs / added).toFixed(2)} user, ${(systemMs / added).toFixed(2)} kernel)`,
+        );
+      }
+      if (serverMs !== undefined && added > 0) {
+        line(
+          '  config servers A and B, load generator',
+          `${((1000 * serverMs) / added).toFixed(0)} us and ${((1000 * load.cpuMs) / added).toFixed(0)} us of CPU per committed attest`,
+        );
+      }
+      if (machineBusy !== null) {
+        line(
+          '  whole machine',
+          `${(100 * machineBusy).toFixed(0)}% busy over ${availableParallelism()} cores (load generator and everything else included)`,
+        );
+      }
+    }
+    const rate = (a: (typeof attests)[number]) => (a.added * 1000) / a.load.elapsedMs;
+    const peak = attests.reduce((best, a) => (rate(a) > rate(best) ? a : best));
     line(
-      '  committed attests per second',
-      `${Math.round((added * 1000) / attests.elapsedMs)}/s   (target >= 2000; ${added} added in ${(attests.elapsedMs / 1000).toFixed(1)} s, ${status.height - heightBefore} blocks)`,
+      'peak committed attests per second',
+      `${Math.round(rate(peak))}/s with ${peak.phase.clients} clients   (target >= 2000)`,
     );
-    const validatorCpu = cpuSpent(cpuBefore, cpuAfter);
-    if (validatorCpu !== null && added > 0) {
-      const { userMs, systemMs, totalMs: cpuMs } = validatorCpu;
-      line(
-        '  validator CPU (all four) during the attest phase',
-        `${((100 * cpuMs) / attests.elapsedMs).toFixed(0)}% of one core, ${(cpuMs / added).toFixed(2)} ms per committed attest (${(userMs / added).toFixed(2)} user, ${(systemMs / added).toFixed(2)} kernel)`,
-      );
-    }
-    const serverMs = cpuSpent(serverCpuBefore, serverCpuAfter)?.totalMs;
-    if (serverMs !== undefined && added > 0) {
-      line(
-        '  config servers A and B, load generator',
-        `${((1000 * serverMs) / added).toFixed(0)} us and ${((1000 * attests.cpuMs) / added).toFixed(0)} us of CPU per committed attest`,
-      );
-    }
-    if (machineBefore !== null && machineAfter !== null) {
-      const busy = machineAfter.busy - machineBefore.busy;
-      const all = busy + machineAfter.idle - machineBefore.idle;
-      line(
-        '  whole machine during the attest phase',
-        `${((100 * busy) / Math.max(1, all)).toFixed(0)}% busy over ${availableParallelism()} cores (load generator and everything else included)`,
-      );
-    }
-    line('  validator heights after the run', heights.join(' '));
+    line('validator heights after the run', heights.join(' '));
     if (profile) {
       await group.stopAll();
       if (profileOut !== undefined) cpSync(profileDir, profileOut, { recursive: true });
