@@ -23,7 +23,8 @@ const logTailBytes = 4000;
  * validators' event loops, so each validator collects on its own thread (--single-threaded-gc).
  * Eleven interleaved pairs of `npm run bench -- system` runs over two sessions gave less
  * validator CPU per committed attest with it in seven (by 8-16%), the same in two and 3% more in
- * two; about 7% less on average. With cores to spare the helpers shorten pauses, so nothing changes there.
+ * two; about 7% less on average. With cores to spare the helpers shorten pauses, so nothing
+ * changes there.
  */
 export function validatorNodeFlags(validatorsOnThisMachine: number, cores: number): string[] {
   return cores > validatorsOnThisMachine ? [] : ['--single-threaded-gc'];
