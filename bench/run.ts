@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- <suite> [...]`: runs the named benchmark suites (bench/<suite>.ts),
- * or lists them when no name is given. Each suite exports `run(args: string[]): Promise<void>`.
+ * or lists them when no name is given. Each suite exports `run(args: string[]): Promise<void>`;
+ * code the suites share lives in bench/lib/, and tests beside it.
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const suites = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'run.ts' && !f.startsWith('_'))
   .map((f) => f.slice(0, -3))
   .sort();
 
@@ -19,4 +20,10 @@ if (name === undefined || !suites.includes(name)) {
   process.exit(name === undefined ? 0 : 2);
 }
 const suite = (await import(join(here, `${name}.ts`))) as { run(args: string[]): Promise<void> };
-await suite.run(rest);
+try {
+  await suite.run(rest);
+} catch (error) {
+  // A bad option or a network that did not come up: the message says which, without a stack.
+  console.error(`${name} benchmark: ${(error as Error).message}`);
+  process.exit(1);
+}

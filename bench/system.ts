@@ -30,7 +30,7 @@ import { sha256Hex } from '../src/crypto/hash.ts';
 import type { Hash32Hex, TargetName } from '../src/encoding/brand.ts';
 import { apiUrlOf, configServerUrl, findFreeBasePort, paths } from '../src/node/layout.ts';
 import { defaultVerifyOn, type VerifyOn, verifyOnChoices } from '../src/node/verifier.ts';
-import { describeAnswer, LoadConnection } from './http-load.ts';
+import { describeAnswer, LoadConnection } from './lib/http-load.ts';
 
 const thisFile = fileURLToPath(import.meta.url);
 
