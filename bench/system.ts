@@ -61,7 +61,13 @@ interface LoadResult {
   readonly cpuMs: number;
 }
 
-export function benchContent(client: number, version: number): string {
+/** The target client number `client` validates versions of. */
+function benchTarget(client: number): TargetName {
+  return `bench-${client}` as TargetName;
+}
+
+/** The content of that target's version `version` on both config servers. */
+function benchContent(client: number, version: number): string {
   return `bench-${client}-${version}`;
 }
 
@@ -89,7 +95,7 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       if (spec.mode === 'attest') {
         version++;
         if (version > (spec.versionsPerClient ?? 0)) return;
-        body = JSON.stringify({ hash: sha256Hex(benchContent(id, version)), target: `bench-${id}` });
+        body = JSON.stringify({ hash: sha256Hex(benchContent(id, version)), target: benchTarget(id) });
       } else {
         body = spec.body ?? '{}';
       }
@@ -218,7 +224,7 @@ function seedConfigServers(dir: string, phases: readonly AttestPhase[]): void {
       for (const { clients, firstClient, versionsPerClient } of phases) {
         for (let c = firstClient; c < firstClient + clients; c++) {
           for (let v = 1; v <= versionsPerClient; v++) {
-            store.put(`bench-${c}`, v, Buffer.from(benchContent(c, v)), 'text/plain');
+            store.put(benchTarget(c), v, Buffer.from(benchContent(c, v)), 'text/plain');
             seeded++;
           }
         }
@@ -309,7 +315,7 @@ async function runInProcess(args: string[]): Promise<void> {
       for (let version = 1; version <= versionsPerClient && performance.now() < deadline; version++) {
         const hash = sha256Hex(benchContent(client, version)) as Hash32Hex;
         const t = performance.now();
-        const answer = await node.validateHash(`bench-${client}` as TargetName, hash, {});
+        const answer = await node.validateHash(benchTarget(client), hash, {});
         latencies.push(performance.now() - t);
         answers[answer.outcome] = (answers[answer.outcome] ?? 0) + 1;
       }
