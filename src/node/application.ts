@@ -398,8 +398,9 @@ function orderForBlock(txs: readonly Transaction[]): Transaction[] {
  * A proposal from a peer carries fresh copies of transactions this node already holds from gossip.
  * A copy is recognised by its first signature (an unsigned attest by its target and hash) and then
  * compared field by field with the known transaction (a structural comparison of two small JSON
- * values, far cheaper than canonical encoding and hashing); only an exact value match reuses the known parse, so the result is always
- * what parseTransactionWithId would return for the copy. Anything else is parsed in full.
+ * values, far cheaper than canonical encoding and hashing); only an exact value match reuses the
+ * known parse, so the result is always what parseTransactionWithId would return for the copy.
+ * Anything else is parsed in full.
  */
 export class ParsedTxCache {
   readonly #byObject = new WeakMap<object, ParsedTransaction>();

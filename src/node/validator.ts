@@ -6,8 +6,9 @@
  * state (a Map lookup, no I/O). A new hash is looked up on the validator-facing config server B;
  * if B offers it as a version newer than the current one, this node makes an (unsigned) attest
  * transaction, hands it to its replica and gossips it to every other validator (so a faulty primary
- * cannot censor it), then waits for the truth: the block that makes the hash current commits ('added'),
- * a committed block makes the attest impossible ('rejected'), or the deadline passes ('timeout').
+ * cannot censor it), then waits for the truth: the block that makes the hash current commits
+ * ('added'), a committed block makes the attest impossible ('rejected'), or the deadline passes
+ * ('timeout').
  * Concurrent validations of one hash share one attest.
  */
 import type { KeyObject } from 'node:crypto';
